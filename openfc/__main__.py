@@ -1,0 +1,3 @@
+from openfc.cli import main
+
+main()

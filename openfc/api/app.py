@@ -1,0 +1,123 @@
+"""Assembly: build every component once from ``Settings`` and wire them into one ASGI app."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from openfc.api import fc, fc_async, observe
+from openfc.api import sfn  # workflow
+from openfc.api.state import Platform
+from openfc.auth import AccessKey, Verifier
+from openfc.config import Settings
+from openfc.control import Registry
+from openfc.control.async_config import AsyncConfigs
+from openfc.errors import NotFound
+from openfc.invoke import Invoker
+from openfc.invoke.asynchronous import AsyncInvoker, queue_capacity, queue_runner
+from openfc.observe import Metrics, Prices, Recorder
+from openfc.pool import Pool
+from openfc.queue import AsyncQueue, Backoff
+from openfc.store import open_store
+from openfc.workflow import Engine, Workflows, node_id  # workflow
+from openfc.workflow.tasks import function_tasks  # workflow
+
+
+def build_platform(settings: Settings, key: AccessKey) -> Platform:
+    store = open_store(settings.store, settings.data_dir)
+    registry = Registry(store)
+
+    async def fetch_code(digest: str) -> bytes:
+        data = await store.get_blob(digest)
+        if data is None:
+            raise NotFound("Code", digest, f"code package {digest} is missing from the store")
+        return data
+
+    pool = Pool(
+        data_dir=settings.data_dir,
+        fetch_code=fetch_code,
+        idle_timeout=settings.idle_timeout,
+        throttle_wait=settings.throttle_wait,
+        region=settings.region,
+        account_id=settings.account_id,
+        sandbox=settings.sandbox,
+    )
+    recorder, metrics = Recorder(store), Metrics()
+    metrics.gauge(
+        "openfc_instances", "Live instances by state.", ("service", "function", "state"),
+        lambda: [((i.service, i.function, i.state), n) for i, n in pool_census(pool).items()],
+    )  # fmt: skip
+    invoker = Invoker(resolve=registry.resolve, pool=pool, recorder=recorder, metrics=metrics)
+    # -- async invocation: the queue's dispatcher runs events through invoker.run --
+    async_configs = AsyncConfigs(store, registry)
+    queue = AsyncQueue(
+        store=store,
+        run=queue_runner(invoker),
+        capacity=queue_capacity(registry.resolve),
+        policy=async_configs.policy,
+        region=settings.region,
+        account_id=settings.account_id,
+        backoff=Backoff(retry_base=settings.async_retry_base),
+    )
+    async_invoker = AsyncInvoker(resolve=registry.resolve, queue=queue, policy=async_configs.policy)
+    # -- workflows (openfc.workflow): Task states run through invoker.run --
+    engine = Engine(store=store, tasks=function_tasks(invoker.run), node=node_id(settings.data_dir),
+                    region=settings.region)  # fmt: skip
+    workflows = Workflows(store=store, engine=engine, region=settings.region, account_id=settings.account_id)
+    # -- end workflows --
+    return Platform(
+        settings, key, store, registry, pool, invoker, Verifier({key.id: key.secret}),
+        async_configs=async_configs, queue=queue, async_invoker=async_invoker,
+        recorder=recorder, metrics=metrics, prices=Prices.from_environ(os.environ),
+        workflows=workflows,  # workflow
+    )  # fmt: skip
+
+
+class _InstanceKey(NamedTuple):
+    service: str
+    function: str
+    state: str
+
+
+def pool_census(pool: Pool) -> Counter[_InstanceKey]:
+    """Live instances per function and state, for the ``openfc_instances`` gauge."""
+    return Counter(_InstanceKey(s, f, info.state) for (s, f) in pool.functions() for info in pool.instances(s, f))
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def build_app(settings: Settings, key: AccessKey) -> Starlette:
+    platform = build_platform(settings, key)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await platform.store.open()
+        await platform.recorder.start()
+        await platform.pool.start()
+        await platform.queue.start()  # after the pool: in-flight events of a crash run again
+        await platform.workflows.engine.start()  # workflow: resumes running executions
+        try:
+            yield
+        finally:
+            await platform.workflows.engine.close()  # workflow
+            await platform.queue.stop()  # before the pool: unstarted claims are given back
+            await platform.pool.close()
+            await platform.recorder.close()
+            await platform.store.close()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), *observe.routes, *fc_async.routes, *fc.routes, *sfn.routes],
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    return app

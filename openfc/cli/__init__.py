@@ -1,0 +1,5 @@
+"""The ``openfc`` command line."""
+
+from openfc.cli.main import main
+
+__all__ = ["main"]

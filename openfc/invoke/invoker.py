@@ -1,0 +1,125 @@
+"""The single entry point for running a function: API, triggers, queue and workflows all call ``run``."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from openfc.errors import EntityTooLarge, InstanceError, Throttled
+from openfc.observe import Metrics, Recorder
+from openfc.pool import Pool
+from openfc.pool.spec import CallContext, CallResult, FunctionSpec
+from openfc.store.observations import CallRecord, CallStatus
+
+#: Largest synchronous event payload (FC: 32 MB).
+MAX_SYNC_PAYLOAD = 32 * 1024 * 1024
+#: ``x-fc-log-type: Tail`` returns at most this much of the call's log.
+LOG_TAIL_BYTES = 4096
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a call to ``service.qualifier/function`` runs: the version's spec and its instance cap."""
+
+    spec: FunctionSpec
+    max_instances: int
+    code_checksum: str  #: FC's CRC-64 ``codeChecksum`` of the version's code
+
+
+Resolve = Callable[[str, str, str], Awaitable[Target]]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    service: str
+    qualifier: str
+    function: str
+    payload: bytes
+    request_id: str = field(default_factory=new_request_id)
+    trace_id: str = field(default_factory=new_request_id)
+    #: what started the call, for records and metrics: Sync, Async, Trigger or Workflow
+    kind: str = "Sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    invocation: Invocation
+    target: Target
+    result: CallResult
+
+    @property
+    def spec(self) -> FunctionSpec:
+        return self.target.spec
+
+    @property
+    def log_tail(self) -> str:
+        """The last 4 KB of the call's log, base64 (``x-fc-log-result``)."""
+        return base64.b64encode(self.result.log[-LOG_TAIL_BYTES:]).decode()
+
+
+class Invoker:
+    """Runs calls through the pool; every call that reached a function leaves a record and metrics."""
+
+    def __init__(self, *, resolve: Resolve, pool: Pool, recorder: Recorder, metrics: Metrics) -> None:
+        self.resolve = resolve
+        self.pool = pool
+        self.recorder = recorder
+        self.metrics = metrics
+
+    async def run(self, invocation: Invocation, *, wait: float | None = None) -> Outcome:
+        """Run one call now. Raises NotFound, Throttled (no capacity within ``wait``), InstanceError."""
+        if len(invocation.payload) > MAX_SYNC_PAYLOAD:
+            raise EntityTooLarge(
+                f"the event payload is {len(invocation.payload)} bytes: synchronous calls take at most "
+                f"{MAX_SYNC_PAYLOAD // 2**20} MB"
+            )
+        target = await self.resolve(invocation.service, invocation.qualifier, invocation.function)
+        context = CallContext(
+            request_id=invocation.request_id, qualifier=invocation.qualifier, trace_id=invocation.trace_id
+        )
+        start = time.time()
+        try:
+            result = await self.pool.invoke(
+                target.spec, invocation.payload, context, max_instances=target.max_instances, wait=wait
+            )
+        except Throttled:
+            self._record(invocation, target, start, CallStatus.THROTTLED, CallResult(b""), "ResourceThrottled")
+            raise
+        except InstanceError as error:
+            self._record(invocation, target, start, CallStatus.ERROR, CallResult(b""), error.code)
+            raise
+        status = CallStatus.SUCCEEDED if result.failure is None else CallStatus.FAILED
+        self._record(invocation, target, start, status, result, result.error_type or "")
+        return Outcome(invocation, target, result)
+
+    def _record(
+        self, invocation: Invocation, target: Target, start: float, status: CallStatus, result: CallResult, error: str
+    ) -> None:
+        spec = target.spec
+        record = CallRecord(
+            request_id=invocation.request_id,
+            service=spec.service,
+            function=spec.function,
+            qualifier=invocation.qualifier,
+            version_id=spec.version_id,
+            start_ms=int(start * 1000),
+            duration_ms=result.duration_ms,
+            memory_mb=spec.memory_size,
+            cold_start=result.cold_start,
+            status=status,
+            error_type=error,
+            bytes_in=len(invocation.payload),
+            bytes_out=len(result.body),
+            trace_id=invocation.trace_id,
+            invocation_type=invocation.kind,
+            instance_id=result.instance_id,
+        )
+        self.recorder.add(record, result.log)
+        self.metrics.observe(record, result.init_duration_ms)

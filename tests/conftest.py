@@ -1,0 +1,171 @@
+"""Shared fixtures: real ``openfc serve`` processes on loopback, driven by real clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import fc2
+import pytest
+import requests
+
+ACCESS_KEY_ID = "TESTKEYID0001"
+ACCESS_KEY_SECRET = "test-secret-for-openfc"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.02) -> object:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@dataclass
+class Server:
+    """One running ``openfc serve`` node."""
+
+    data_dir: Path
+    port: int
+    env: dict[str, str]
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **kwargs: object) -> fc2.Client:
+        return fc2.Client(
+            endpoint=self.endpoint, accessKeyID=ACCESS_KEY_ID, accessKeySecret=ACCESS_KEY_SECRET, **kwargs
+        )
+
+    def start(self) -> Server:
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "openfc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--data-dir", str(self.data_dir), *self.extra_args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+
+        def healthy() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"openfc serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                return requests.get(self.endpoint + "/healthz", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(healthy, timeout=30)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """kill -9 the server process only (its instances are in their own process groups)."""
+        self.stop(signal.SIGKILL)
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFC_")}
+    env.update({"OPENFC_ACCESS_KEY_ID": ACCESS_KEY_ID, "OPENFC_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, **extra})
+    return env
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="openfc-test-"))
+    os.chmod(path, 0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_server(workdir: Path) -> Iterator[Callable[..., Server]]:
+    """Factory for extra servers (restart and kill tests); all are stopped afterwards."""
+    started: list[Server] = []
+
+    def make(data_dir: Path | None = None, *args: str, **env: str) -> Server:
+        directory = data_dir or workdir / f"data-{uuid.uuid4().hex[:8]}"
+        server = Server(directory, free_port(), server_env(**env), tuple(args)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(workdir: Path) -> Iterator[Server]:
+    """The shared node for tests that don't restart or kill it."""
+    node = Server(workdir / "data-shared", free_port(), server_env(OPENFC_IDLE_TIMEOUT="60")).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def client(server: Server) -> fc2.Client:
+    return server.client()
+
+
+@pytest.fixture
+def service(client: fc2.Client) -> Iterator[str]:
+    """A fresh service for one test; its functions and itself are deleted afterwards."""
+    name = f"svc_{uuid.uuid4().hex[:10]}"
+    client.create_service(name, description="test service")
+    yield name
+    for fn in client.list_functions(name).data["functions"]:
+        client.delete_function(name, fn["functionName"])
+    client.delete_service(name)
+
+
+@pytest.fixture
+def code_dir(tmp_path: Path) -> Callable[..., str]:
+    """Write a code directory from ``{filename: source}`` and return its path (for ``codeDir=``)."""
+
+    def write(files: dict[str, str] | None = None, **named: str) -> str:
+        directory = tmp_path / f"code-{uuid.uuid4().hex[:8]}"
+        directory.mkdir()
+        for name, source in {**(files or {}), **{f"{k}.py": v for k, v in named.items()}}.items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source)
+        return str(directory)
+
+    return write
