@@ -14,10 +14,12 @@ ALLOWED = {
     "store": {"errors", "config", "store"},
     "runtime": {"runtime"},
     "pool": {"errors", "config", "store", "runtime", "pool"},
+    "observe": {"errors", "config", "store", "observe"},
     "queue": {"errors", "config", "store", "pool", "queue"},
-    "invoke": {"errors", "config", "store", "pool", "queue", "invoke"},
+    "invoke": {"errors", "config", "store", "pool", "queue", "observe", "invoke"},
     "auth": {"errors", "config", "store", "auth"},
-    "control": {"errors", "config", "store", "pool", "queue", "invoke", "control"},
+    "control": {"errors", "config", "store", "pool", "queue", "observe", "invoke", "control"},
+    "workflow": {"errors", "config", "store", "invoke", "workflow"},
 }
 
 

@@ -13,20 +13,22 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from openfc.api import fc, fc_async, observe
-from openfc.api import sfn  # workflow
+from openfc.api import fc, fc_async, fc_instances, gateway, observe, s3, sfn, triggers  # sfn: workflow  # triggers
 from openfc.api.state import Platform
 from openfc.auth import AccessKey, Verifier
 from openfc.config import Settings
 from openfc.control import Registry
 from openfc.control.async_config import AsyncConfigs
+from openfc.control.domains import Domains  # triggers
 from openfc.errors import NotFound
 from openfc.invoke import Invoker
 from openfc.invoke.asynchronous import AsyncInvoker, queue_capacity, queue_runner
+from openfc.objects import ObjectStore  # triggers
 from openfc.observe import Metrics, Prices, Recorder
 from openfc.pool import Pool
 from openfc.queue import AsyncQueue, Backoff
 from openfc.store import open_store
+from openfc.triggers import TriggerHub  # triggers
 from openfc.workflow import Engine, Workflows, node_id  # workflow
 from openfc.workflow.tasks import function_tasks  # workflow
 
@@ -73,11 +75,20 @@ def build_platform(settings: Settings, key: AccessKey) -> Platform:
                     region=settings.region)  # fmt: skip
     workflows = Workflows(store=store, engine=engine, region=settings.region, account_id=settings.account_id)
     # -- end workflows --
+    # -- triggers (openfc.triggers): timer/OSS/brokers enqueue through the async queue --
+    hub = TriggerHub(
+        store=store, registry=registry, async_invoker=async_invoker, notify=queue.dispatcher.notify,
+        region=settings.region, account_id=settings.account_id, public_url=f"http://{settings.host}:{settings.port}",
+    )  # fmt: skip
+    objects = ObjectStore(store, on_event=hub.oss.dispatch)
+    domains = Domains(store, registry, account_id=settings.account_id)
+    # -- end triggers --
     return Platform(
         settings, key, store, registry, pool, invoker, Verifier({key.id: key.secret}),
         async_configs=async_configs, queue=queue, async_invoker=async_invoker,
         recorder=recorder, metrics=metrics, prices=Prices.from_environ(os.environ),
         workflows=workflows,  # workflow
+        triggers=hub, objects=objects, domains=domains,  # triggers
     )  # fmt: skip
 
 
@@ -98,26 +109,49 @@ async def healthz(request: Request) -> Response:
 
 def build_app(settings: Settings, key: AccessKey) -> Starlette:
     platform = build_platform(settings, key)
+    capacity = fc_instances.build(platform)  # layers + provision configs and their reconciler
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.store.open()
         await platform.recorder.start()
         await platform.pool.start()
+        await capacity.provisioner.start()  # provision: after the pool (starts reserved instances)
         await platform.queue.start()  # after the pool: in-flight events of a crash run again
         await platform.workflows.engine.start()  # workflow: resumes running executions
+        await platform.triggers.start()  # triggers: after the queue (timers and consumers enqueue)
+        s3_server = await s3.S3Server.start(platform)  # triggers: the S3 surface on --s3-port (or None)
         try:
             yield
         finally:
+            await s3.S3Server.stop(s3_server)  # triggers
+            await platform.triggers.stop()  # triggers: before the queue
             await platform.workflows.engine.close()  # workflow
             await platform.queue.stop()  # before the pool: unstarted claims are given back
+            await capacity.provisioner.stop()  # provision: before the pool
             await platform.pool.close()
             await platform.recorder.close()
             await platform.store.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), *observe.routes, *fc_async.routes, *fc.routes, *sfn.routes],
+        routes=[
+            fc.invoke_route,
+            Route("/healthz", healthz, methods=["GET"]),
+            *observe.routes,
+            *fc_async.routes,
+            *triggers.routes,
+            *gateway.routes,  # triggers
+            *fc_instances.routes,  # layers, provision, instances
+            *fc.routes,
+            *sfn.routes,
+        ],  # sfn: workflow  # fmt: skip
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.state.capacity = capacity  # fc_instances
+    app.state.gateway = gateway.Gateway(platform)  # triggers: HTTP triggers + custom domains (by Host)
+    app.add_middleware(gateway.DomainRouter, gateway=app.state.gateway)  # triggers
+    from openfc.console.routes import routes as console_routes  # console: /console (lazy: it imports openfc.api)
+
+    app.router.routes.extend(console_routes)  # console
     return app

@@ -146,6 +146,7 @@ async def update_function(request: Request, p: Platform) -> Response:
 async def delete_function(request: Request, p: Platform) -> Response:
     service, function = request.path_params["service"], request.path_params["function"]
     await p.registry.delete_function(service, function, if_match(request))
+    await p.async_configs.delete_function(service, function)
     p.pool.retire(service, function)
     return Response(status_code=204)
 
@@ -300,6 +301,9 @@ def not_found(request: Request, p: Platform) -> Awaitable[Response]:
 S = PREFIX + "/services/{service}"
 F = S + "/functions/{function}"
 
+#: The hot path: the app matches it before every other route.
+invoke_route = Route(F + "/invocations", endpoint(invoke), methods=["POST"])
+
 routes = [
     Route(PREFIX + "/account-settings", endpoint(account_settings), methods=["GET"]),
     Route(PREFIX + "/services", endpoint(create_service), methods=["POST"]),
@@ -321,7 +325,6 @@ routes = [
     Route(F, endpoint(update_function), methods=["PUT"]),
     Route(F, endpoint(delete_function), methods=["DELETE"]),
     Route(F + "/code", endpoint(get_function_code), methods=["GET"]),
-    Route(F + "/invocations", endpoint(invoke), methods=["POST"]),
     Route(F + "/on-demand-config", endpoint(put_on_demand), methods=["PUT"]),
     Route(F + "/on-demand-config", endpoint(get_on_demand), methods=["GET"]),
     Route(F + "/on-demand-config", endpoint(delete_on_demand), methods=["DELETE"]),

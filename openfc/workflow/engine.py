@@ -35,7 +35,8 @@ __all__ = ["Engine", "TaskRunner", "node_id"]
 log = logging.getLogger("openfc.workflow")
 
 #: Runs one Task: returns the function's JSON result or raises ``Failure(error, cause)``.
-TaskRunner = Callable[[FunctionRef, bytes], Awaitable[Any]]
+#: Runs a Task resource: (function, JSON payload, the execution's trace id) → the function's result.
+TaskRunner = Callable[[FunctionRef, bytes, str], Awaitable[Any]]
 Inbox = Callable[[Execution, float], Any]
 
 
@@ -98,6 +99,7 @@ class Engine:
         self._loop_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._last_renew = 0.0
+        self._reclaimed = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -142,8 +144,15 @@ class Engine:
             if self.live:
                 await self.store.workflow_renew(self.node, list(self.live), now + self.lease_seconds)
             arns = await self.store.workflow_claim(
-                self.node, now=now, lease_until=now + self.lease_seconds, due_before=now + self.poll, limit=500
+                self.node,
+                now=now,
+                lease_until=now + self.lease_seconds,
+                # at start, take back everything this node held before a crash (not only what is due)
+                due_before=now + self.poll if self._reclaimed else float("inf"),
+                limit=500 if self._reclaimed else 100_000,
+                own=not self._reclaimed,
             )
+            self._reclaimed = True
             for arn in arns:
                 if arn not in self.live:
                     await self._load(arn)
@@ -285,14 +294,15 @@ class Engine:
         output, failure = None, None
         async with self._slots:
             try:
-                output = await self.tasks(ref, dumps(payload).encode())
+                output = await self.tasks(ref, dumps(payload).encode(), live.ex.trace_id)
             except Failure as error:
                 failure = error
             except Exception as error:
                 failure = Failure("States.TaskFailed", f"{type(error).__name__}: {error}")
-        live.running.discard(key)
 
         def record(ex: Execution, now: float) -> bool:
+            # still "running" until the outcome is applied, so no drive in between invokes it again
+            live.running.discard(key)
             return ex.task_result(key[0], key[1], now, output=output, failure=failure, submitted=ref.callback)
 
         if self.live.get(live.ex.arn) is live:
@@ -302,12 +312,19 @@ class Engine:
     # -- operations --------------------------------------------------------------------
 
     async def start_execution(
-        self, *, machine_arn: str, arn: str, name: str, definition: dict[str, Any], input_text: str
+        self,
+        *,
+        machine_arn: str,
+        arn: str,
+        name: str,
+        definition: dict[str, Any],
+        input_text: str,
+        trace_id: str = "",
     ) -> tuple[ExecutionRow, bool]:
         """Create and start an execution; ``(row, False)`` if ``arn`` exists (the caller applies idempotency)."""
         now = self.clock()
         ex = Execution(arn=arn, name=name, machine_arn=machine_arn, definition=definition, region=self.region)
-        ex.start(json.loads(input_text), now)
+        ex.start(json.loads(input_text), now, trace_id)
         first = [EventRow(e.id, e.type, e.frame, e.ts, e.prev, dumps(e.data)) for e in ex.events]
         ex.events = []
         row = ExecutionRow(
@@ -324,12 +341,13 @@ class Engine:
 
     async def wait(self, arn: str, timeout: float) -> ExecutionRow:
         """The execution's row once it has finished (or as it is after ``timeout``)."""
+        future: asyncio.Future[ExecutionRow] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(arn, []).append(future)  # before reading the row: no finish slips between
         row = await self.store.workflow_get(arn)
         if row is None or row.status != "RUNNING":
+            self._waiters[arn].remove(future)
             assert row is not None
             return row
-        future: asyncio.Future[ExecutionRow] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(arn, []).append(future)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:

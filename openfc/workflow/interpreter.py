@@ -95,6 +95,7 @@ class Execution:
         self.output: Any = None
         self.error = self.cause = ""
         self.start_ts = self.stop_ts = 0.0
+        self.trace_id = ""  #: carried to every Task invocation (``x-fc-trace-id``)
         self._ready: dict[str, None] = {}  #: frames that may have work (an ordered set)
 
     # -- recording and replay ----------------------------------------------------------
@@ -116,7 +117,7 @@ class Execution:
         self.last_id = max(self.last_id, e.id)
         d, t = e.data, e.type
         if t == "ExecutionStarted":
-            self.input, self.start_ts = d["input"], e.ts
+            self.input, self.start_ts, self.trace_id = d["input"], e.ts, d.get("_trace", "")
             self.frames[""] = Frame("", self.definition, state=self.definition["StartAt"], input=d["input"], last=e.id)
             self._ready[""] = None
             return
@@ -303,8 +304,8 @@ class Execution:
 
     # -- advancing ---------------------------------------------------------------------
 
-    def start(self, input: Any, now: float) -> None:
-        self.record("ExecutionStarted", "", {"input": input, "roleArn": ""}, now)
+    def start(self, input: Any, now: float, trace_id: str = "") -> None:
+        self.record("ExecutionStarted", "", {"input": input, "roleArn": "", "_trace": trace_id}, now)
 
     def advance(self, now: float) -> None:
         """Apply every event that follows without I/O (they queue in ``self.events``)."""

@@ -188,6 +188,7 @@ class Workflows:
             name=name,
             definition=parse_definition(machine["definition"]),
             input_text=input_text,
+            trace_id=str(body.get("traceHeader") or uuid.uuid4()),
         )
         # AWS: the same name and input while still running returns the original execution.
         if not created and (row.status != "RUNNING" or json.loads(row.input) != json.loads(input_text)):

@@ -14,6 +14,7 @@ A successful call's body is parsed as JSON; a body that is not JSON becomes a JS
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,8 +33,10 @@ Run = Callable[..., Awaitable[Outcome]]
 def function_tasks(run: Run, *, wait: float = 300.0) -> TaskRunner:
     """A ``TaskRunner`` calling openfc functions; ``wait`` is how long a call may queue for capacity."""
 
-    async def call(ref: FunctionRef, payload: bytes) -> Any:
-        invocation = Invocation(ref.service, ref.qualifier, ref.function, payload)
+    async def call(ref: FunctionRef, payload: bytes, trace_id: str) -> Any:
+        invocation = Invocation(ref.service, ref.qualifier, ref.function, payload, kind="Workflow")
+        if trace_id:
+            invocation = dataclasses.replace(invocation, trace_id=trace_id)
         try:
             outcome = await run(invocation, wait=wait)
         except OpenFCError as error:

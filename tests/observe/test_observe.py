@@ -154,3 +154,36 @@ def test_async_calls_keep_their_trace_id(server: Server, client: fc2.Client, ser
     assert found[0]["traceId"] == "trace-async" and found[0]["invocationType"] == "Async"
     lines = api_get(server, f"/2016-08-15/services/{service}/functions/traced/logs", requestId=request_id)["logs"]
     assert lines and all(x["traceId"] == "trace-async" for x in lines)
+
+
+def test_trace_id_follows_async_destination_and_workflow(server: Server, client: fc2.Client, service: str,
+                                                         code_dir) -> None:  # fmt: skip
+    import json
+
+    import boto3
+
+    code = code_dir(index="def handler(event, context):\n    return context.tracing.span_context\n")
+    for name in ("first", "after", "step"):
+        client.create_function(service, name, "python3", "index.handler", codeDir=code)
+    after = f"acs:fc:::services/{service}.LATEST/functions/after"
+    client.put_function_async_invoke_config(
+        service, "LATEST", "first", {"destinationConfig": {"onSuccess": {"destination": after}}}
+    )
+    headers = {"x-fc-invocation-type": "Async", "x-fc-trace-id": "trace-chain"}
+    client.invoke_function(service, "first", payload=b"{}", headers=headers)
+    for name in ("first", "after"):
+        found = wait_until(lambda name=name: records(server, service, name), timeout=30)
+        assert found[0]["traceId"] == "trace-chain", name
+
+    sfn = boto3.client("stepfunctions", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=ACCESS_KEY_SECRET)  # fmt: skip
+    definition = {"StartAt": "Step", "States": {"Step": {
+        "Type": "Task", "Resource": f"acs:fc:::services/{service}.LATEST/functions/step", "End": True}}}  # fmt: skip
+    machine = sfn.create_state_machine(name=f"trace-{service}", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::0:role/x")["stateMachineArn"]  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}", traceHeader="trace-chain")["executionArn"]
+    done = wait_until(lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d)
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == "trace-chain"
+    (step,) = wait_until(lambda: records(server, service, "step"))
+    assert step["traceId"] == "trace-chain" and step["invocationType"] == "Workflow"
+    sfn.delete_state_machine(stateMachineArn=machine)
