@@ -74,6 +74,7 @@ async def invocation_records(request: Request, p: Platform) -> Response:
     await p.registry.function(service, function)
     q = request.query_params
     limit = validation.limit(q.get("limit"))
+    await p.recorder.flush()
     rows = await p.store.records_query(
         service, function, qualifier=q.get("qualifier"), version_id=q.get("versionId"), status=q.get("status"),
         request_id=q.get("requestId"), start_ms=time_param(request, "startTime"),
@@ -91,7 +92,10 @@ async def logs(request: Request, p: Platform) -> Response:
     q = request.query_params
     limit = validation.limit(q.get("limit"))
     after = int_param(request, "after")
-    wait = min(float(q.get("wait") or 0), MAX_WAIT)
+    try:
+        wait = min(float(q.get("wait") or 0), MAX_WAIT)
+    except ValueError:
+        raise InvalidArgument(f"wait must be a number of seconds, got '{q.get('wait')}'") from None
 
     async def fetch() -> Sequence[tuple[int, LogLine]]:
         return await p.store.logs_query(
@@ -101,13 +105,16 @@ async def logs(request: Request, p: Platform) -> Response:
         )  # fmt: skip
 
     rows = await fetch()
-    if not rows and after is not None and wait > 0:
+    deadline = asyncio.get_running_loop().time() + wait
+    while not rows and after is not None and asyncio.get_running_loop().time() < deadline:
+        # Wake on each flush, and at least every second to notice a client that went away.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                while not rows:
-                    async with p.recorder.flushed:
-                        await p.recorder.flushed.wait()
-                    rows = await fetch()
+            async with asyncio.timeout(min(1.0, max(0.0, deadline - asyncio.get_running_loop().time()))):
+                async with p.recorder.flushed:
+                    await p.recorder.flushed.wait()
+        if await request.is_disconnected():
+            return Response(status_code=204)
+        rows = await fetch()
     lines = [
         {"id": i, "time": iso(x.time_ms), "requestId": x.request_id, "instanceId": x.instance_id,
          "traceId": x.trace_id, "message": x.message}
