@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from openfc.cli import alias, commands, deploy, flows
+
 
 @click.group()
 @click.version_option(package_name="openfc")
@@ -67,3 +69,11 @@ def serve(
         limit_concurrency=None,
         backlog=4096,
     )
+
+
+# -- operate a node (openfc/cli/{commands,deploy,alias,flows}.py) -------------------------
+for _command in (
+    commands.configure, deploy.deploy, commands.invoke, commands.logs, commands.usage, commands.versions,
+    alias.alias, commands.layers, commands.dead_letters, flows.flows, flows.executions,
+):  # fmt: skip
+    main.add_command(_command)

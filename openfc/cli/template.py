@@ -44,7 +44,13 @@ FUNCTION_FIELDS = {
 INT_FIELDS = {"memorySize", "timeout", "initializationTimeout", "instanceConcurrency", "caPort", "diskSize"}
 STR_FIELDS = {"runtime", "handler", "description", "initializer", "instanceType", "role"}
 FUNCTION_EXTRAS = {"codeDir", "layers", "asyncConfig", "onDemand", "provision", "triggers"}
-ASYNC_FIELDS = {"qualifier", "maxAsyncRetryAttempts", "maxAsyncEventAgeInSeconds", "destinationConfig", "statefulInvocation"}
+ASYNC_FIELDS = {
+    "qualifier",
+    "maxAsyncRetryAttempts",
+    "maxAsyncEventAgeInSeconds",
+    "destinationConfig",
+    "statefulInvocation",
+}
 TRIGGER_FIELDS = {"name", "type", "config", "qualifier", "sourceArn", "invocationRole", "description"}
 TRIGGER_TYPES = {"timer", "http", "oss", "log", "mns_topic", "cdn_events", "tablestore", "rds", "eventbridge"}
 
@@ -223,9 +229,7 @@ class _Loader:
             )
         return ServiceSpec(name, config, functions, aliases)
 
-    def function(
-        self, service: str, name: str, spec: Any, where: str, layers: dict[str, LayerSpec]
-    ) -> FunctionSpec:
+    def function(self, service: str, name: str, spec: Any, where: str, layers: dict[str, LayerSpec]) -> FunctionSpec:
         spec = self.mapping(spec, where, FUNCTION_FIELDS | FUNCTION_EXTRAS)
         config: dict[str, Any] = {k: v for k, v in spec.items() if k in FUNCTION_FIELDS}
         for key in ("runtime", "handler"):
@@ -267,7 +271,9 @@ class _Loader:
             seen.add(tname)
             kind = self.string(tspec.get("type"), f"{at}.type", required=True)
             if kind not in TRIGGER_TYPES:
-                raise self.fail(f"{at}.type", f"unknown trigger type '{kind}' (one of {', '.join(sorted(TRIGGER_TYPES))})")
+                raise self.fail(
+                    f"{at}.type", f"unknown trigger type '{kind}' (one of {', '.join(sorted(TRIGGER_TYPES))})"
+                )
             function.triggers.append(
                 TriggerSpec(
                     tname,
