@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from openfc.control import code, validation
+from openfc.control import code, layers, validation
 from openfc.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from openfc.invoke import Target
 from openfc.pool.spec import FunctionSpec
@@ -251,6 +251,8 @@ class Registry:
         for passthrough in passthrough_fields:
             if fields.get(passthrough) is not None:
                 out[passthrough] = fields[passthrough]
+        if "layers" in fields:  # -- layers (openfc.control.layers): ARNs + their blob digests, in order --
+            out["layers"], out["_layerDigests"] = await layers.resolve(self.store, fields["layers"], rt)
         if "code" in fields:
             package = fields["code"]
             if not isinstance(package, dict):
@@ -351,6 +353,7 @@ def spec_of(service: str, version_id: str, doc: Doc) -> FunctionSpec:
         ca_port=body.get("caPort", 9000),
         custom_command=tuple(custom.get("command") or ()),
         custom_args=tuple(custom.get("args") or ()),
+        layers=tuple(body.get("_layerDigests") or ()),
     )
 
 

@@ -8,6 +8,8 @@ No TLS, proxies, redirects or compression: the peer is the user's own server on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Sequence
 
 MAX_HEAD = 64 * 1024
@@ -16,6 +18,10 @@ MAX_BODY = 256 * 1024 * 1024
 
 class HttpProtocolError(Exception):
     """The peer closed the connection or spoke something that is not HTTP/1.x."""
+
+
+class NoResponse(HttpProtocolError):
+    """The connection was closed before any byte of a response arrived (a stale keep-alive connection)."""
 
 
 class Response:
@@ -43,11 +49,23 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.closed = False
+        self._got_bytes = False
 
     @classmethod
     async def open(cls, host: str, port: int) -> Connection:
         reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer)
+
+    def _quickack(self) -> None:
+        """ACK at once: a server that writes its headers and body separately with Nagle on otherwise waits
+        for our delayed ACK (40 ms) before sending the body."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def close(self) -> None:
         if not self.closed:
@@ -63,12 +81,20 @@ class Connection:
         lines.extend(f"{k}: {v}" for k, v in headers if k.lower() not in skip and "\n" not in v and "\r" not in v)
         lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-        self.writer.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self.writer.write(body)
+        self._got_bytes = False
         try:
+            self.writer.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.writer.write(body)
+                await self.writer.drain()
             return await self._read_response(method)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, UnicodeDecodeError) as e:
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as e:
+            self.close()
+            partial = isinstance(e, asyncio.IncompleteReadError) and e.partial
+            if not self._got_bytes and not partial:
+                raise NoResponse(f"the connection was closed before a response: {e!r}") from e
+            raise HttpProtocolError(f"incomplete HTTP response: {e!r}") from e
+        except (asyncio.LimitOverrunError, ValueError, UnicodeDecodeError) as e:
             self.close()
             raise HttpProtocolError(f"bad or incomplete HTTP response: {e!r}") from e
         except BaseException:
@@ -77,7 +103,10 @@ class Connection:
 
     async def _read_response(self, method: str) -> Response:
         while True:
+            self._quickack()
             raw = await self.reader.readuntil(b"\r\n\r\n")
+            self._got_bytes = True
+            self._quickack()
             head = raw.decode("latin-1").split("\r\n")
             version, _, rest = head[0].partition(" ")
             if not version.startswith("HTTP/1."):

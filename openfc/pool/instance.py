@@ -154,13 +154,6 @@ class Instance:
         self.ready = True
 
     async def _spawn(self, launch: Launch) -> None:
-        if self.dead:
-            raise InstanceError(f"instance {self.id} was stopped before it started")
-        if launch.cgroup_mode is not None:
-            try:
-                self._cgroup = Cgroup(launch.cgroup_mode, self.id, self.spec.memory_size)
-            except OSError as e:
-                raise InstanceError(f"cannot create cgroup for instance {self.id}: {e}") from e
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         args = [str(child.fileno()), str(self.concurrency), str(launch.rlimit_as_mb)]
         args.append(str(self.spec.initialization_timeout))
@@ -177,6 +170,13 @@ class Instance:
 
     def _popen(self, cmd: list[str], launch: Launch, pass_fds: tuple[int, ...]) -> None:
         """Start ``cmd`` in its own session and cgroup, fd 1/2 on a pipe we read, exit watched by pidfd."""
+        if self.dead:
+            raise InstanceError(f"instance {self.id} was stopped before it started")
+        if launch.cgroup_mode is not None:
+            try:
+                self._cgroup = Cgroup(launch.cgroup_mode, self.id, self.spec.memory_size)
+            except OSError as e:
+                raise InstanceError(f"cannot create cgroup for instance {self.id}: {e}") from e
         out_r, out_w = os.pipe()
         user: int | None = launch.uid
         preexec = None

@@ -87,8 +87,8 @@ class CallResult:
 class HttpRequest:
     """One HTTP call to an HTTP function (HTTP trigger or custom domain), as the gateway received it.
 
-    ``path`` is what the function sees (below ``/proxy/{service}.{qualifier}/{function}``); ``query`` is the
-    raw query string without ``?``; ``headers`` keep their order, case and repetitions.
+    ``path`` is the URL-decoded path the function sees (below ``/proxy/{service}.{qualifier}/{function}``);
+    ``query`` is the raw query string without ``?``; ``headers`` keep their order, case and repetitions.
     """
 
     method: str
@@ -100,7 +100,10 @@ class HttpRequest:
 
     @property
     def request_uri(self) -> str:
-        return self.path + ("?" + self.query if self.query else "")
+        """The path (percent-encoded again) and query, as on the wire."""
+        from urllib.parse import quote
+
+        return quote(self.path, safe="/!$&'()*+,;=:@~") + ("?" + self.query if self.query else "")
 
 
 @dataclass(slots=True)

@@ -5,6 +5,12 @@ instance (the most recently used first, so the others idle out), else starts a n
 group has fewer than ``max_instances`` live ones, else waits for a slot up to ``wait`` seconds and is
 throttled. A call whose spec has another ``revision`` retires the group's instances (idle ones stop now,
 busy ones when their calls finish). A reaper stops instances idle for longer than ``idle_timeout``.
+
+Provisioned instances (``provision``): a group may keep ``target`` instances started and initialized ahead of
+traffic. They are never reclaimed by idleness, calls prefer them (ready ones first), one that dies is replaced
+at once (after a failed start: with backoff, 0.5 s doubling up to 60 s), and lowering the target stops idle
+ones first, then demotes busy ones to on-demand (reclaimed when idle). They count towards ``max_instances``.
+Custom runtimes (``runtime == "custom"``) run as ``CustomInstance``; each gets its own loopback port.
 """
 
 from __future__ import annotations
@@ -13,28 +19,39 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import random
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from openfc.errors import InstanceError, OpenFCError, Throttled
 from openfc.pool import cgroup
+from openfc.pool import layers as lyr
 from openfc.pool import sandbox as sbx
 from openfc.pool.codecache import CodeCache
+from openfc.pool.custom import CustomInstance
 from openfc.pool.instance import InitFailed, Instance, InstanceInfo, Launch
-from openfc.pool.spec import CallContext, CallResult, FunctionSpec
+from openfc.pool.spec import CallContext, CallResult, FunctionSpec, HttpRequest, HttpResult
 
 CLOSE_TIMEOUT = 5.0
+PROVISION_BACKOFF_MAX = 60.0
+RUNTIMES = sbx.PYTHON_RUNTIMES | {"custom"}
 
 
 class _Group:
-    __slots__ = ("instances", "revision", "waiters")
+    __slots__ = ("instances", "provision", "revision", "waiters")
 
     def __init__(self, revision: str) -> None:
         self.revision = revision
         self.instances: list[Instance] = []
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.provision: _Provision | None = None
+
+    def provisioned(self) -> list[Instance]:
+        return [i for i in self.instances if i.provisioned and not i.dead and not i.retired]
 
     def wake(self) -> None:
         while self.waiters:
@@ -48,6 +65,20 @@ class _Group:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+
+
+class _Provision:
+    """What ``Pool.provision`` asked of a group: keep ``target`` instances of ``spec`` ready."""
+
+    __slots__ = ("error", "failures", "qualifier", "retry_at", "spec", "target")
+
+    def __init__(self, spec: FunctionSpec, target: int, qualifier: str) -> None:
+        self.spec = spec
+        self.target = target
+        self.qualifier = qualifier
+        self.failures = 0
+        self.retry_at = 0.0
+        self.error = ""  #: why the last provisioned start failed ("" after a success)
 
 
 class Pool:
@@ -90,6 +121,9 @@ class Pool:
         self._code: CodeCache | None = None
         self._layers: CodeCache | None = None
         self._uids: sbx.UidMap | None = None
+        self._mount_opt = False
+        self._merge_locks: dict[str, asyncio.Lock] = {}
+        self._ports: set[int] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -112,6 +146,7 @@ class Pool:
         self._code = CodeCache(self.data_dir / "code", self._fetch, compile_pyc=same_magic)
         self._layers = CodeCache(self.data_dir / "layers", self._fetch, compile_pyc=same_magic)
         self._cgroup_mode = cgroup.detect() if os.geteuid() == 0 else None
+        self._mount_opt = lyr.can_mount_opt()
 
     async def close(self) -> None:
         """Stop every instance this pool started (whole process groups and cgroups) and wait for them."""
@@ -136,10 +171,13 @@ class Pool:
             now = time.monotonic()
             for key, group in list(self._groups.items()):
                 for inst in list(group.instances):
-                    if inst.ready and not inst.inflight and now - inst.last_used >= self.idle_timeout:
+                    idle = inst.ready and not inst.inflight and not inst.provisioned
+                    if idle and now - inst.last_used >= self.idle_timeout:
                         inst.kill("idle")
-                if not group.instances and not group.waiters:
+                if not group.instances and not group.waiters and group.provision is None:
                     del self._groups[key]
+                elif group.provision is not None:
+                    self._replenish(group)
 
     # --- calls ---------------------------------------------------------------------------------------
 
@@ -154,11 +192,36 @@ class Pool:
     ) -> CallResult:
         """Run one event call of ``spec``; raises ``Throttled`` at capacity, ``InstanceError`` if no
         instance could be started. Function failures come back as ``CallResult.failure``."""
+        inst = await self._acquire(spec, ctx, max_instances, wait)
+        if isinstance(inst, CallResult):
+            return inst
+        return await inst.call(payload, ctx)
+
+    async def invoke_http(
+        self,
+        spec: FunctionSpec,
+        request: HttpRequest,
+        ctx: CallContext,
+        *,
+        max_instances: int,
+        wait: float | None = None,
+    ) -> HttpResult:
+        """Run one HTTP call of ``spec`` (Python: the handler as a WSGI app; custom: the request forwarded
+        as-is). Raises like ``invoke``; function failures come back as ``HttpResult.failure`` (status 502)."""
+        inst = await self._acquire(spec, ctx, max_instances, wait)
+        if isinstance(inst, CallResult):
+            return HttpResult.failed(inst)
+        return await inst.call_http(request, ctx)
+
+    async def _acquire(
+        self, spec: FunctionSpec, ctx: CallContext, max_instances: int, wait: float | None
+    ) -> Instance | CallResult:
+        """A started instance with a slot reserved for this call, or the initializer's failure."""
         if self._closed:
             raise InstanceError("the instance pool is closed")
         if not self._started:
             self._setup()
-        if spec.runtime not in sbx.PYTHON_RUNTIMES:
+        if spec.runtime not in RUNTIMES:
             raise InstanceError(f"runtime {spec.runtime!r} is not supported by this node", code="RuntimeNotSupported")
         inst, cold = self._try_acquire(spec, ctx, max_instances)
         if inst is None:
@@ -174,7 +237,7 @@ class Pool:
             except BaseException:
                 inst.unreserve()
                 raise
-        return await inst.call(payload, ctx)
+        return inst
 
     def _group(self, spec: FunctionSpec) -> _Group:
         group = self._groups.get(spec.key)
@@ -182,6 +245,7 @@ class Pool:
             group = self._groups[spec.key] = _Group(spec.revision)
         elif group.revision != spec.revision:
             group.revision = spec.revision
+            group.provision = None  # the provisioner applies its config again for the new revision
             for inst in group.instances:
                 self._retire(inst)
             group.wake_all()
@@ -190,25 +254,56 @@ class Pool:
     def _try_acquire(self, spec: FunctionSpec, ctx: CallContext, max_instances: int) -> tuple[Instance | None, bool]:
         group = self._group(spec)
         best: Instance | None = None
+        best_rank: tuple[bool, bool, float] = (False, False, 0.0)
         live = 0
         for inst in group.instances:
             if inst.dead or inst.retired:
                 continue
             live += 1
-            if inst.inflight < inst.concurrency and (best is None or inst.last_used > best.last_used):
-                best = inst
+            if inst.inflight < inst.concurrency:
+                rank = (inst.ready, inst.provisioned, inst.last_used)  # ready first, then provisioned, then MRU
+                if best is None or rank > best_rank:
+                    best, best_rank = inst, rank
         if best is not None:
             best.reserve()
             return best, False
         if live >= max_instances:
             return None, False
-        inst = Instance(spec, ctx, self._on_change)
+        inst = self._new_instance(spec, ctx)
         group.instances.append(inst)
-        self._all.add(inst)
         inst.reserve()
         inst.start_task = asyncio.ensure_future(self._start(inst, spec))
         inst.start_task.add_done_callback(_retrieve)
         return inst, True
+
+    def _new_instance(self, spec: FunctionSpec, ctx: CallContext) -> Instance:
+        inst: Instance
+        if spec.runtime == "custom":
+            inst = CustomInstance(spec, ctx, self._on_change, self._free_port())
+        else:
+            inst = Instance(spec, ctx, self._on_change)
+        self._all.add(inst)
+        return inst
+
+    def _free_port(self) -> int:
+        """A loopback port for a custom runtime: below the kernel's ephemeral range (so no outgoing connection
+        holds it), bindable now, and not handed to another live instance of this pool."""
+        try:
+            low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            low = 32768
+        for _ in range(200):
+            port = random.randint(max(1024, low - 12000), low - 1)
+            if port in self._ports:
+                continue
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            self._ports.add(port)
+            return port
+        raise InstanceError("no free loopback port for a custom runtime instance")
 
     async def _wait_acquire(
         self, spec: FunctionSpec, ctx: CallContext, max_instances: int, wait: float
@@ -243,32 +338,55 @@ class Pool:
             group = self._uids.get(spec.code_checksum) if self._uids is not None else None
             code_dir = await self._code.get(spec.code_checksum, group=group)
             layer_dirs = [await self._layers.get(d, shared=True) for d in spec.layers]
+            merged = await self._merged(spec.layers, layer_dirs) if layer_dirs else None
         except BaseException as e:
             inst.kill("start failed")
             if isinstance(e, OpenFCError | asyncio.CancelledError):
                 raise
             raise InstanceError(f"cannot prepare the code of {spec.service}/{spec.function}: {e}") from e
+        opt = Path("/opt") if merged is not None and self._mount_opt else merged
+        extra_paths: tuple[str, ...] = ()
+        if opt is not None:
+            major, minor = sbx.interpreter_version(self._interpreter) or _py_version()
+            extra_paths = (f"{opt}/python", f"{opt}/python/lib/python{major}.{minor}/site-packages")
         launch = Launch(
             interpreter=self._interpreter,
             runtime_dir=self._runtime_dir,
             code_dir=code_dir,
-            extra_paths=tuple(str(d / "python") for d in layer_dirs),
-            env=self._environment(inst, spec, code_dir, layer_dirs),
+            extra_paths=extra_paths,
+            env=self._environment(inst, spec, code_dir, opt, extra_paths),
             uid=group,
             cgroup_mode=self._cgroup_mode,
-            rlimit_as_mb=0 if self._cgroup_mode else max(spec.memory_size, 64) + 64,
+            rlimit_as_mb=0 if self._cgroup_mode or spec.runtime == "custom" else max(spec.memory_size, 64) + 64,
+            opt_dir=merged if self._mount_opt else None,
         )
         await inst.start(launch, inst.first_ctx)
 
-    def _environment(self, inst: Instance, spec: FunctionSpec, code: Path, layers: list[Path]) -> dict[str, str]:
+    async def _merged(self, digests: tuple[str, ...], layer_dirs: list[Path]) -> Path:
+        """The layers of a function merged in order (later layers win), built once per ordered list."""
+        if len(layer_dirs) == 1:
+            return layer_dirs[0]
+        name = lyr.merged_name(digests)
+        dest = self.data_dir / "layers" / "merged" / name
+        if dest.is_dir():
+            return dest
+        async with self._merge_locks.setdefault(name, asyncio.Lock()):
+            return await asyncio.to_thread(lyr.merge, layer_dirs, dest)
+
+    def _environment(
+        self, inst: Instance, spec: FunctionSpec, code: Path, opt: Path | None, python_paths: tuple[str, ...]
+    ) -> dict[str, str]:
         """A clean environment: never the platform's own (it holds secrets)."""
+        layer_bin, layer_lib = ([f"{opt}/bin"], [f"{opt}/lib"]) if opt is not None else ([], [])
         env = {
-            "PATH": ":".join([str(code), f"{code}/bin", *(f"{d}/bin" for d in layers), "/usr/local/bin:/usr/bin:/bin"]),
-            "LD_LIBRARY_PATH": ":".join([str(code), f"{code}/lib", *(f"{d}/lib" for d in layers), "/usr/local/lib"]),
+            "PATH": ":".join([str(code), f"{code}/bin", *layer_bin, "/usr/local/bin:/usr/bin:/bin"]),
+            "LD_LIBRARY_PATH": ":".join([str(code), f"{code}/lib", *layer_lib, "/usr/local/lib"]),
             "HOME": "/tmp",
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
         }
+        if python_paths and spec.runtime == "custom":
+            env["PYTHONPATH"] = ":".join(python_paths)  # the Python runtime puts them on sys.path itself
         env.update(spec.environment)
         env.update(
             {
@@ -287,7 +405,86 @@ class Pool:
                 "FC_RUNTIME_VERSION": spec.runtime,
             }
         )
+        if isinstance(inst, CustomInstance):
+            env["FC_SERVER_PORT"] = env["FC_CUSTOM_LISTEN_PORT"] = str(inst.port)
         return env
+
+    # --- provisioned instances -----------------------------------------------------------------------
+
+    def provision(self, spec: FunctionSpec, target: int, *, qualifier: str = "LATEST") -> None:
+        """Keep ``target`` instances of ``spec`` started and initialized (0 stops keeping any).
+
+        Missing ones are started now, without traffic; extra ones are stopped (idle first) or, when busy,
+        handed back to on-demand scaling. ``qualifier`` is what the provisioned instances see as theirs.
+        """
+        if self._closed:
+            return
+        if not self._started:
+            self._setup()
+        if spec.runtime not in RUNTIMES:
+            raise InstanceError(f"runtime {spec.runtime!r} is not supported by this node", code="RuntimeNotSupported")
+        group = self._group(spec)
+        if target <= 0:
+            group.provision = None
+        elif group.provision is None or group.provision.spec.revision != spec.revision:
+            group.provision = _Provision(spec, target, qualifier)
+        else:
+            group.provision.target, group.provision.qualifier = target, qualifier
+        self._replenish(group)
+
+    def _replenish(self, group: _Group) -> None:
+        if self._closed:
+            return
+        plan = group.provision
+        live = group.provisioned()
+        target = plan.target if plan is not None else 0
+        if len(live) > target:
+            live.sort(key=lambda i: (i.inflight == 0, not i.ready, -i.last_used))  # keep busy ones, stop idle
+            for inst in live[target:]:
+                inst.provisioned = False
+                if not inst.inflight:
+                    inst.kill("provisioned target lowered")
+            return
+        if plan is None or len(live) == target or time.monotonic() < plan.retry_at:
+            return
+        if self._groups.get(plan.spec.key) is not group:
+            return  # the function was retired meanwhile
+        for _ in range(target - len(live)):
+            ctx = CallContext(request_id=f"provision-{uuid.uuid4()}", qualifier=plan.qualifier)
+            inst = self._new_instance(plan.spec, ctx)
+            inst.provisioned = True
+            group.instances.append(inst)
+            inst.start_task = asyncio.ensure_future(self._start_provisioned(inst, plan, group))
+            inst.start_task.add_done_callback(_retrieve)
+
+    async def _start_provisioned(self, inst: Instance, plan: _Provision, group: _Group) -> None:
+        try:
+            await self._start(inst, plan.spec)
+        except BaseException as e:
+            plan.failures += 1
+            plan.retry_at = time.monotonic() + min(PROVISION_BACKOFF_MAX, 0.5 * 2 ** (plan.failures - 1))
+            plan.error = e.result.body.decode(errors="replace") if isinstance(e, InitFailed) else str(e)
+            raise
+        plan.failures, plan.error = 0, ""
+        if not inst.inflight:
+            inst.mark_warm()  # a call that joined while it started waited for it: that one was a cold start
+        group.wake()
+
+    def provision_status(self, spec: FunctionSpec) -> tuple[int, str]:
+        """(provisioned instances that are ready, the last provisioning error or "") for ``spec.key``."""
+        group = self._groups.get(spec.key)
+        if group is None:
+            return 0, ""
+        ready = sum(1 for i in group.provisioned() if i.ready)
+        return ready, group.provision.error if group.provision is not None else ""
+
+    def load(self, spec: FunctionSpec) -> tuple[int, int]:
+        """(live instances, busy instances) of ``spec.key``: the utilisation target tracking scales on."""
+        group = self._groups.get(spec.key)
+        if group is None:
+            return 0, 0
+        live = [i for i in group.instances if not i.dead and not i.retired]
+        return len(live), sum(1 for i in live if i.inflight)
 
     # --- bookkeeping ---------------------------------------------------------------------------------
 
@@ -296,8 +493,12 @@ class Pool:
         if inst.dead:
             if inst.closed.done():
                 self._all.discard(inst)
+                if isinstance(inst, CustomInstance):
+                    self._ports.discard(inst.port)
             if group is not None and inst in group.instances:
                 group.instances.remove(inst)
+                if inst.provisioned and group.provision is not None and not self._closed:
+                    asyncio.get_running_loop().call_soon(self._replenish, group)  # replace it
         elif inst.retired and not inst.inflight:
             inst.kill("retired")
             return

@@ -5,6 +5,8 @@ described in ``protocol``. Stdlib only, and it never imports the ``openfc`` pack
 file and ``protocol.py`` into ``<data_dir>/runtime/_openfc_runtime/``. Imports are kept minimal (no
 ``socket``, ``threading``, ``json``, ``traceback`` or ``logging`` until needed) so a cold start is cheap.
 
+HTTP calls run the handler as a WSGI app (PEP 3333, FC extras ``fc.context`` and ``fc.request_uri``).
+
 Arguments: ``fd concurrency rlimit_as_mb initialization_timeout [extra sys.path entries...]``; the
 function's settings come from the ``FC_*`` environment. Logs: ``sys.stdout``/``sys.stderr`` are replaced by
 writers that send LOG frames tagged with the current call (a context variable, so threads serving
@@ -294,13 +296,11 @@ def _error_body(exc):
 
 def _wsgi(app, blob, context):
     """Run a WSGI ``app`` (PEP 3333) for one HTTP call; return the packed {status, headers} + body."""
-    from urllib.parse import unquote_to_bytes
-
     head, body = P.unpack_http(blob)
     environ = {
         "REQUEST_METHOD": head["method"],
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(head["path"]).decode("latin-1"),
+        "PATH_INFO": head["path"].encode("utf-8", "surrogateescape").decode("latin-1"),
         "QUERY_STRING": head["query"],
         "CONTENT_TYPE": "",
         "CONTENT_LENGTH": str(len(body)),

@@ -19,11 +19,13 @@ import pytest
 from openfc.pool import CallContext, CallResult, FunctionSpec, Pool
 
 
-def build_zip(files: dict[str, str | bytes]) -> bytes:
+def build_zip(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, content in files.items():
-            z.writestr(name, textwrap.dedent(content) if isinstance(content, str) else content)
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o755 if name in executable else 0o644) << 16
+            z.writestr(info, textwrap.dedent(content) if isinstance(content, str) else content)
     return buf.getvalue()
 
 
@@ -40,8 +42,8 @@ class PoolHarness:
         self.pools: list[Pool] = []
         self._n = 0
 
-    def code(self, files: dict[str, str | bytes]) -> str:
-        data = build_zip(files)
+    def code(self, files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> str:
+        data = build_zip(files, executable)
         digest = hashlib.sha256(data).hexdigest()
         self.blobs[digest] = data
         return digest
