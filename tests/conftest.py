@@ -169,3 +169,35 @@ def code_dir(tmp_path: Path) -> Callable[..., str]:
         return str(directory)
 
     return write
+
+
+# -- triggers, gateway and object storage (tests/triggers, tests/objects, tests/api/test_gateway.py) --
+
+
+def s3_port_of(node: Server) -> int:
+    """The ``--s3-port`` a node was started with."""
+    return int(node.extra_args[node.extra_args.index("--s3-port") + 1])
+
+
+def s3_client(node: Server, **kwargs: object):
+    """A real ``boto3`` S3 client (path-style, SigV4) for a node's object storage."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{s3_port_of(node)}", aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=kwargs.pop("secret", ACCESS_KEY_SECRET), region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **kwargs),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def s3_server(workdir: Path) -> Iterator[Server]:
+    """A node with object storage (``--s3-port``) and fast async retries, shared by trigger tests."""
+    env = server_env(OPENFC_IDLE_TIMEOUT="60", OPENFC_ASYNC_RETRY_BASE="0.05")
+    node = Server(workdir / "data-s3", free_port(), env, ("--s3-port", str(free_port()))).start()
+    yield node
+    node.stop()
+
+
+# -- end triggers --

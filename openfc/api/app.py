@@ -81,6 +81,7 @@ def build_platform(settings: Settings, key: AccessKey) -> Platform:
         region=settings.region, account_id=settings.account_id, public_url=f"http://{settings.host}:{settings.port}",
     )  # fmt: skip
     objects = ObjectStore(store, on_event=hub.oss.dispatch)
+    registry.read_object = objects.read  # function code from codeOSSBucket/codeOSSObject
     domains = Domains(store, registry, account_id=settings.account_id)
     # -- end triggers --
     return Platform(

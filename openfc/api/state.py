@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from openfc.auth import AccessKey, Verifier
 from openfc.config import Settings
@@ -15,6 +16,11 @@ from openfc.pool import Pool
 from openfc.queue import AsyncQueue
 from openfc.store import Store
 from openfc.workflow import Workflows  # workflow
+
+if TYPE_CHECKING:  # triggers
+    from openfc.control.domains import Domains
+    from openfc.objects import ObjectStore
+    from openfc.triggers import TriggerHub
 
 
 @dataclass(slots=True)
@@ -36,3 +42,7 @@ class Platform:
     prices: Prices
     # -- workflows (openfc.workflow) --
     workflows: Workflows
+    # -- triggers, gateway, object storage (openfc.triggers, openfc.objects) --
+    triggers: TriggerHub
+    objects: ObjectStore
+    domains: Domains

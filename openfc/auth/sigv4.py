@@ -13,7 +13,7 @@ import posixpath
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 from openfc.errors import AuthError
 
@@ -32,10 +32,10 @@ def _quote(value: str) -> str:
 
 
 def canonical_path(raw_path: str, *, s3: bool = False) -> str:
-    """S3 signs the path as sent; other services sign it normalized, each segment URI-encoded."""
+    """S3 signs the path as sent; other services sign the sent path normalized and URI-encoded again."""
     if s3:
         return raw_path or "/"
-    path = unquote(raw_path) or "/"
+    path = raw_path or "/"
     normalized = posixpath.normpath(path)
     if path.endswith("/") and normalized != "/":
         normalized += "/"

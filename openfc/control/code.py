@@ -7,6 +7,8 @@ import binascii
 import io
 import posixpath
 import zipfile
+from collections.abc import Awaitable, Callable, Mapping  # triggers
+from typing import Any  # triggers
 
 import crcmod
 
@@ -54,3 +56,23 @@ def check_zip(field: str, data: bytes) -> None:
 def checksum(data: bytes) -> str:
     """FC's ``codeChecksum``: CRC-64/ECMA-182 as a decimal string."""
     return str(crc64(data))
+
+
+# -- packages from the built-in object storage (openfc.objects; wired at assembly) -- (triggers)
+
+#: Reads object ``(bucket, key)`` of the built-in object storage.
+ObjectReader = Callable[[str, str], Awaitable[bytes]]
+
+
+async def load_package(field: str, package: Mapping[str, Any], read_object: ObjectReader | None) -> bytes:
+    """A code package: ``zipFile`` (base64), or ``ossBucketName`` + ``ossObjectName`` in the object storage."""
+    if "zipFile" in package:
+        return decode_zip(f"{field}.zipFile", package["zipFile"])
+    bucket, key = package.get("ossBucketName"), package.get("ossObjectName")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise InvalidArgument(f"{field} needs zipFile (a base64 zip) or ossBucketName + ossObjectName")
+    if read_object is None:
+        raise InvalidArgument(f"{field}.ossBucketName: this node has no object storage")
+    data = await read_object(bucket, key)
+    check_zip(f"{field} (oss://{bucket}/{key})", data)
+    return data

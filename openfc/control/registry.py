@@ -70,6 +70,8 @@ class Registry:
 
         self.store = store
         self.versions = Versions(store, self)
+        #: Reads code packages from the built-in object storage (set at assembly). (triggers)
+        self.read_object: code.ObjectReader | None = None
         self._routes: dict[tuple[str, str, str], Route] = {}
 
     def changed(self) -> None:
@@ -258,9 +260,7 @@ class Registry:
             if not isinstance(package, dict):
                 raise InvalidArgument('code must be an object: {"zipFile": "<base64 zip>"}')
             package = validation.pick(package, ("zipFile", "ossBucketName", "ossObjectName"))
-            if "zipFile" not in package:
-                raise InvalidArgument("code.zipFile is required (a base64-encoded zip of the code directory)")
-            data = code.decode_zip("code.zipFile", package["zipFile"])
+            data = await code.load_package("code", package, self.read_object)  # zipFile or object storage
             out["_codeDigest"] = await self.store.put_blob(data)
             out["codeChecksum"] = code.checksum(data)
             out["codeSize"] = len(data)

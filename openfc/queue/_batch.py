@@ -28,7 +28,8 @@ class GroupCommit(Generic[T, R]):
         self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._run())
-        return await asyncio.shield(future)
+        # A cancelled waiter cancels only its future: the item is still flushed (and committed).
+        return await future
 
     async def _run(self) -> None:
         try:

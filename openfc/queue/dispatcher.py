@@ -100,6 +100,7 @@ class Dispatcher:
         self._lanes: dict[str, _Lane] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self._timers_changed = True
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
@@ -161,16 +162,20 @@ class Dispatcher:
 
     async def _loop(self) -> None:
         scan = True
+        next_due: float | None = None
         while not self._closing:
             try:
                 now = self.clock()
                 if scan:
                     self._dirty.update(await self.store.queue_ready(now))
                     scan = False
+                    self._timers_changed = True
                 while self._dirty:
                     target = self._dirty.pop()
                     await self._fill(target)
-                next_due = await self.store.queue_next_due(self.clock())
+                if self._timers_changed:  # only a retry or a rescan can move the next due time
+                    self._timers_changed = False
+                    next_due = await self.store.queue_next_due(self.clock())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -178,9 +183,13 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
                 scan = True
                 continue
-            timeout = RESCAN_INTERVAL if next_due is None else min(max(next_due - self.clock(), 0.0), RESCAN_INTERVAL)
+            now = self.clock()
+            if next_due is not None and next_due <= now:  # a delayed retry is due: find its target
+                scan, next_due = True, None
+                continue
             if self._dirty:
                 continue
+            timeout = RESCAN_INTERVAL if next_due is None else min(next_due - now, RESCAN_INTERVAL)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
@@ -251,7 +260,8 @@ class Dispatcher:
         for follow in settlement.follow:
             self.notify(follow.target)
         if settlement.status is InvocationStatus.RETRYING:
-            self._wake.set()  # the timer must see the new due time
+            self._timers_changed = True  # the timer must see the new due time
+            self._wake.set()
 
     async def _run_function(self, event: QueuedEvent, ref: FunctionRef) -> Settlement:
         policy = await self.policy(ref)

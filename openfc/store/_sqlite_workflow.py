@@ -129,9 +129,17 @@ class WorkflowSQLite:
         return await future
 
     async def workflow_claim(
-        self, owner: str, *, now: float, lease_until: float, due_before: float, limit: int, arn: str | None = None
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_until: float,
+        due_before: float,
+        limit: int,
+        arn: str | None = None,
+        own: bool = False,
     ) -> Sequence[str]:
-        return await self._wf(_claim, owner, now, lease_until, due_before, limit, arn)
+        return await self._wf(_claim, owner, now, lease_until, due_before, limit, arn, own)
 
     async def workflow_renew(self, owner: str, arns: Sequence[str], lease_until: float) -> None:
         await self._wf(_renew, owner, arns, lease_until)
@@ -257,18 +265,25 @@ def _append_many(db: sqlite3.Connection, items: Sequence[Append]) -> list[bool]:
 
 
 def _claim(
-    db: sqlite3.Connection, owner: str, now: float, lease_until: float, due_before: float, limit: int, arn: str | None
+    db: sqlite3.Connection,
+    owner: str,
+    now: float,
+    lease_until: float,
+    due_before: float,
+    limit: int,
+    arn: str | None,
+    own: bool,
 ) -> list[str]:
-    free = "status='RUNNING' AND (lease_owner IS NULL OR lease_owner=? OR lease_until<?)"
+    free = "status='RUNNING' AND (lease_owner IS NULL OR lease_until<? OR (lease_owner=? AND ?))"
     db.execute("BEGIN IMMEDIATE")
     try:
         if arn is not None:
-            rows = db.execute(f"SELECT arn FROM sfn_executions WHERE arn=? AND {free}", (arn, owner, now)).fetchall()
+            rows = db.execute(f"SELECT arn FROM sfn_executions WHERE arn=? AND {free}", (arn, now, owner, 1)).fetchall()
         else:
             rows = db.execute(
                 f"SELECT arn FROM sfn_executions WHERE wake_at IS NOT NULL AND wake_at<=? AND {free} "
                 "ORDER BY wake_at LIMIT ?",
-                (due_before, owner, now, limit),
+                (due_before, now, owner, int(own), limit),
             ).fetchall()
         arns = [r[0] for r in rows]
         db.executemany(

@@ -222,11 +222,20 @@ class Store(ABC):
 
     @abstractmethod
     async def workflow_claim(
-        self, owner: str, *, now: float, lease_until: float, due_before: float, limit: int, arn: str | None = None
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_until: float,
+        due_before: float,
+        limit: int,
+        arn: str | None = None,
+        own: bool = False,
     ) -> Sequence[str]:
-        """Lease RUNNING executions with ``wake_at <= due_before`` that are free, expired or already ours.
+        """Lease RUNNING executions with ``wake_at <= due_before`` whose lease is free or expired.
 
-        With ``arn``: lease that one execution whatever its ``wake_at`` (a callback or a stop).
+        ``own``: also those still leased to ``owner`` (a restarted node taking its executions back).
+        With ``arn``: lease that one execution (free, expired or ours) whatever its ``wake_at``.
         """
 
     @abstractmethod

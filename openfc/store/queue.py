@@ -8,16 +8,22 @@ while the claim's token still holds the event, so a run whose lease was lost nev
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 JSON = dict[str, Any]
 
+_NODE = os.urandom(4).hex()
+_SEQUENCE = itertools.count()
+
 
 def new_event_id() -> str:
-    return uuid.uuid4().hex
+    """Unique without a syscall per id, roughly time-ordered: ``{µs since epoch}{process random}{counter}``."""
+    return f"{time.time_ns() // 1000:015x}{_NODE}{next(_SEQUENCE) & 0xFFFFFF:06x}"
 
 
 class InvocationStatus(StrEnum):

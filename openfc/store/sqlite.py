@@ -103,10 +103,12 @@ class SQLiteStore(obs.ObserveSQLite, wf.WorkflowSQLite, Store):  # workflow: the
         return Doc(kind, key, json.loads(body), etag, created, modified)
 
     async def get(self, kind: str, key: str) -> Doc | None:
-        async with self.db.execute(
+        # execute_fetchall: the statement runs and finishes in one hop of the connection's thread, so
+        # no other coroutine's write lands inside this read's transaction (SQLITE_BUSY_SNAPSHOT). (triggers)
+        rows = await self.db.execute_fetchall(
             "SELECT key, body, etag, created, modified FROM docs WHERE kind=? AND key=?", (kind, key)
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = next(iter(rows), None)
         return self._doc(kind, tuple(row)) if row else None
 
     async def create(self, kind: str, key: str, body: JSON) -> Doc | None:
@@ -164,12 +166,11 @@ class SQLiteStore(obs.ObserveSQLite, wf.WorkflowSQLite, Store):  # workflow: the
 
     async def list(self, kind: str, *, prefix: str = "", start: str = "", limit: int = 100) -> list[Doc]:
         lower = max(prefix, start)
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(  # one hop: see ``get`` (triggers)
             "SELECT key, body, etag, created, modified FROM docs WHERE kind=? AND key>=? AND substr(key, 1, ?)=? "
             "ORDER BY key LIMIT ?",
             (kind, lower, len(prefix), prefix, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [self._doc(kind, tuple(r)) for r in rows]
 
     async def delete_prefix(self, kind: str, prefix: str) -> int:

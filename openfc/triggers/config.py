@@ -13,7 +13,9 @@ on real brokers (one async invocation per message, or per batch)::
                "batchSize": 1, "batchWindow": 0, "enable": true}
 
 ``batchSize`` (1–1000) messages or ``batchWindow`` seconds (0–60), whichever comes first, make one
-invocation. HTTP extensions: ``rateLimit {requestsPerSecond, burst}``, ``maxBodyBytes``, ``cors
+invocation. HTTP extensions: ``handlerType`` (``http``, the default: the function is a WSGI app /
+custom HTTP server; ``event``: it gets FC's HTTP event JSON), ``rateLimit {requestsPerSecond, burst}``
+(token bucket per trigger; 429 + Retry-After), ``maxBodyBytes`` (413 above; default 32 MB), ``cors
 {allowOrigins, allowMethods, allowHeaders, exposeHeaders, maxAge, allowCredentials}``.
 """
 
@@ -49,7 +51,7 @@ TRIGGER_TYPES = ("timer", "http", "oss", *BROKER_TYPES)
 UNSUPPORTED_TYPES = ("log", "mns_topic", "cdn_events", "tablestore", "rds", "eventbridge")
 #: Default largest request body through an HTTP trigger (FC: 32 MB for sync calls).
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
-OSS_ARN_RE = re.compile(r"^acs:oss:[^:]*:[^:]*:([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])$")
+OSS_ARN_RE = re.compile(r"^acs:oss:[^:]*:[^:]*:([a-z0-9]([a-z0-9.\-_]{0,61}[a-z0-9])?)$")
 
 
 def _pick(value: Any, field: str) -> JSON:
@@ -144,6 +146,11 @@ def _http(config: JSON) -> JSON:
         if method not in HTTP_METHODS:
             raise InvalidArgument(f"triggerConfig.methods: '{method}' is not one of {', '.join(HTTP_METHODS)}")
     out: JSON = {"authType": auth, "methods": list(dict.fromkeys(upper))}
+    handler_type = _ci(config, "handlerType")
+    if handler_type is not None:
+        if handler_type not in ("http", "event"):
+            raise InvalidArgument(f"triggerConfig.handlerType must be 'http' or 'event', got {handler_type!r}")
+        out["handlerType"] = handler_type
     for passthrough in ("authConfig", "disableURLInternet"):
         if _ci(config, passthrough) is not None:
             out[passthrough] = _ci(config, passthrough)
@@ -176,8 +183,9 @@ def _strings(field: str, value: Any, default: list[str]) -> list[str]:
 def _cors(cors: JSON) -> JSON:
     return {
         "allowOrigins": _strings("triggerConfig.cors.allowOrigins", _ci(cors, "allowOrigins"), ["*"]),
-        "allowMethods": [m.upper() for m in _strings("triggerConfig.cors.allowMethods", _ci(cors, "allowMethods"),
-                                                     [])],  # fmt: skip
+        "allowMethods": [
+            m.upper() for m in _strings("triggerConfig.cors.allowMethods", _ci(cors, "allowMethods"), [])
+        ],  # fmt: skip
         "allowHeaders": _strings("triggerConfig.cors.allowHeaders", _ci(cors, "allowHeaders"), []),
         "exposeHeaders": _strings("triggerConfig.cors.exposeHeaders", _ci(cors, "exposeHeaders"), []),
         "maxAge": _int("triggerConfig.cors.maxAge", _ci(cors, "maxAge"), 0, 86400, 600),

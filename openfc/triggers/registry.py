@@ -125,10 +125,15 @@ class Triggers:
         self.status.pop(current.key, None)
         await self._changed(current.key, None)
 
-    async def list(self, service: str, function: str, query: dict[str, str]) -> Page:
+    async def page(self, service: str, function: str, query: dict[str, str]) -> Page:
         await self.registry.function(service, function)
-        page = await self.registry.page(KIND, f"{service}/{function}/", query)
-        return page
+        parent = f"{service}/{function}/"
+        limit = v.limit(query.get("limit"))
+        start = query.get("nextToken") or query.get("startKey") or ""
+        prefix = parent + query.get("prefix", "")
+        docs = await self.store.list(KIND, prefix=prefix, start=parent + start, limit=limit + 1)
+        token = docs[limit].key[len(parent) :] if len(docs) > limit else None
+        return Page([self.render(d) for d in docs[:limit]], token)
 
     async def all(self) -> list[Doc]:
         """Every trigger of every function (node start)."""

@@ -36,6 +36,7 @@ class _Entry:
     schedule: Schedule
     payload: str
     next_tick: float
+    warned: bool = False
 
 
 class TimerScheduler:
@@ -121,8 +122,12 @@ class TimerScheduler:
         try:
             await self.resolve(*entry.ref)
         except OpenFCError as error:
-            log.warning("timer trigger %s: not fired at %s: %s", key, iso(tick), error.message)
+            if not entry.warned:  # once, not every tick: e.g. the function was deleted
+                log.warning("timer trigger %s: not fired at %s (nor later until it works): %s", key, iso(tick),
+                            error.message)  # fmt: skip
+            entry.warned = True
             return False
+        entry.warned = False
         payload = {"triggerTime": iso(tick), "triggerName": entry.name, "payload": entry.payload}
         event = NewEvent(
             target=entry.ref.target,
