@@ -147,6 +147,7 @@ async def delete_function(request: Request, p: Platform) -> Response:
     service, function = request.path_params["service"], request.path_params["function"]
     await p.registry.delete_function(service, function, if_match(request))
     await p.async_configs.delete_function(service, function)
+    await p.triggers.triggers.delete_function(service, function)
     p.pool.retire(service, function)
     return Response(status_code=204)
 

@@ -32,7 +32,12 @@ def build(platform: Platform) -> Capacity:
     settings = platform.settings
     configs = ProvisionConfigs(platform.store, platform.registry, account_id=settings.account_id)
     return Capacity(
-        Layers(platform.store, region=settings.region, account_id=settings.account_id),
+        Layers(
+            platform.store,
+            region=settings.region,
+            account_id=settings.account_id,
+            read_object=platform.registry.read_object,
+        ),
         configs,
         Provisioner(configs, platform.pool),
     )

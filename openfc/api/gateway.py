@@ -31,7 +31,7 @@ from openfc.control import LATEST, split_qualifier
 from openfc.control.domains import match
 from openfc.errors import EntityTooLarge, InvalidArgument, NotFound, OpenFCError, Throttled
 from openfc.invoke import Invocation, new_request_id
-from openfc.pool.spec import CallContext, HttpRequest
+from openfc.pool.spec import HttpRequest
 from openfc.store import JSON, Doc
 from openfc.triggers.config import DEFAULT_MAX_BODY
 
@@ -164,20 +164,21 @@ class Gateway:
             if config.get("handlerType") != "event":
                 raise InvalidArgument("X-Fc-Invocation-Type: Async needs an event function (handlerType: event)")
             event = http_event(request, path, body, request_id, client_ip)
-            invocation = Invocation(service, qualifier, function, json.dumps(event).encode(), request_id=request_id)
+            invocation = Invocation(service, qualifier, function, json.dumps(event).encode(), request_id=request_id,
+                                    trace_id=request.headers.get("x-fc-trace-id") or new_request_id())  # fmt: skip
             await p.async_invoker.submit(invocation)
             return Response(status_code=202)
         if config.get("handlerType") == "event":
             return await self._call_event(request, service, qualifier, function, path, body, request_id, client_ip)
-        target = await p.registry.resolve(service, qualifier, function)
         http = HttpRequest(
             request.method, path, request.url.query,
             tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw), body, client_ip,
         )  # fmt: skip
-        context = CallContext(request_id=request_id, qualifier=qualifier,
-                              trace_id=request.headers.get("x-fc-trace-id", ""))  # fmt: skip
-        result = await p.pool.invoke_http(target.spec, http, context, max_instances=target.max_instances,
-                                          wait=p.settings.throttle_wait)  # fmt: skip
+        trace_id = request.headers.get("x-fc-trace-id") or new_request_id()
+        invocation = Invocation(
+            service, qualifier, function, body, request_id=request_id, trace_id=trace_id, kind="HTTP"
+        )
+        result = await p.invoker.run_http(invocation, http, wait=p.settings.throttle_wait)
         response = Response(result.body, result.status)
         response.raw_headers = [h for h in response.raw_headers if h[0] == b"content-length"]
         for name, value in result.headers:
@@ -190,8 +191,16 @@ class Gateway:
     async def _call_event(self, request: Request, service: str, qualifier: str, function: str, path: str,
                           body: bytes, request_id: str, client_ip: str) -> Response:  # fmt: skip
         event = http_event(request, path, body, request_id, client_ip)
-        invocation = Invocation(service, qualifier, function, json.dumps(event).encode(), request_id=request_id,
-                                trace_id=request.headers.get("x-fc-trace-id", ""))  # fmt: skip
+        trace_id = request.headers.get("x-fc-trace-id") or new_request_id()
+        invocation = Invocation(
+            service,
+            qualifier,
+            function,
+            json.dumps(event).encode(),
+            request_id=request_id,
+            trace_id=trace_id,
+            kind="HTTP",
+        )
         outcome = await self.platform.invoker.run(invocation, wait=self.platform.settings.throttle_wait)
         result = outcome.result
         if result.error_type:

@@ -35,10 +35,13 @@ def render(doc: Doc) -> JSON:
 class Layers:
     """Layer versions in ``store``; ARNs name ``region`` and ``account_id``."""
 
-    def __init__(self, store: Store, *, region: str, account_id: str) -> None:
+    def __init__(
+        self, store: Store, *, region: str, account_id: str, read_object: code.ObjectReader | None = None
+    ) -> None:
         self.store = store
         self.region = region
         self.account_id = account_id
+        self.read_object = read_object  #: layer packages from the object storage (ossBucketName/ossObjectName)
 
     async def publish(self, name: str, body: JSON) -> Doc:
         validation.name("layerName", name, max_len=64)
@@ -48,9 +51,10 @@ class Layers:
         if not isinstance(runtimes, list) or not runtimes or not all(isinstance(r, str) and r for r in runtimes):
             raise InvalidArgument('compatibleRuntime is required: a list of runtimes, e.g. ["python3.10"]')
         package = fields.get("code")
-        if not isinstance(package, dict) or "zipFile" not in validation.pick(package, ("zipFile",)):
-            raise InvalidArgument('code is required: {"zipFile": "<base64 zip>"} (ossBucketName/ossObjectName: n/a)')
-        data = code.decode_zip("code.zipFile", validation.pick(package, ("zipFile",))["zipFile"])
+        if not isinstance(package, dict):
+            raise InvalidArgument('code is required: {"zipFile": "<base64 zip>"} or {"ossBucketName", "ossObjectName"}')
+        package = validation.pick(package, ("zipFile", "ossBucketName", "ossObjectName"))
+        data = await code.load_package("code", package, self.read_object)
         digest = await self.store.put_blob(data)
         version = await self._next_version(name)
         layer = {

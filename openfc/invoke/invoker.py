@@ -7,12 +7,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from openfc.errors import EntityTooLarge, InstanceError, Throttled
 from openfc.observe import Metrics, Recorder
 from openfc.pool import Pool
-from openfc.pool.spec import CallContext, CallResult, FunctionSpec
+from openfc.pool.spec import CallContext, CallResult, FunctionSpec, HttpRequest, HttpResult
 from openfc.store.observations import CallRecord, CallStatus
+
+R = TypeVar("R", CallResult, HttpResult)
 
 #: Largest synchronous event payload (FC: 32 MB).
 MAX_SYNC_PAYLOAD = 32 * 1024 * 1024
@@ -44,7 +47,7 @@ class Invocation:
     payload: bytes
     request_id: str = field(default_factory=new_request_id)
     trace_id: str = field(default_factory=new_request_id)
-    #: what started the call, for records and metrics: Sync, Async, Trigger or Workflow
+    #: what started the call, for records and metrics: Sync, Async, HTTP or Workflow
     kind: str = "Sync"
 
 
@@ -81,14 +84,30 @@ class Invoker:
                 f"{MAX_SYNC_PAYLOAD // 2**20} MB"
             )
         target = await self.resolve(invocation.service, invocation.qualifier, invocation.function)
-        context = CallContext(
+        call = self.pool.invoke(
+            target.spec, invocation.payload, self._context(invocation), max_instances=target.max_instances, wait=wait
+        )
+        return Outcome(invocation, target, await self._observed(invocation, target, call))
+
+    async def run_http(self, invocation: Invocation, request: HttpRequest, *, wait: float | None = None) -> HttpResult:
+        """Run one call of an HTTP function (HTTP trigger, custom domain); ``invocation.payload`` is the body."""
+        target = await self.resolve(invocation.service, invocation.qualifier, invocation.function)
+        call = self.pool.invoke_http(
+            target.spec, request, self._context(invocation), max_instances=target.max_instances, wait=wait
+        )
+        return await self._observed(invocation, target, call)
+
+    @staticmethod
+    def _context(invocation: Invocation) -> CallContext:
+        return CallContext(
             request_id=invocation.request_id, qualifier=invocation.qualifier, trace_id=invocation.trace_id
         )
+
+    async def _observed(self, invocation: Invocation, target: Target, call: Awaitable[R]) -> R:
+        """Await the pool's answer; record the call and its metrics whatever the outcome."""
         start = time.time()
         try:
-            result = await self.pool.invoke(
-                target.spec, invocation.payload, context, max_instances=target.max_instances, wait=wait
-            )
+            result = await call
         except Throttled:
             self._record(invocation, target, start, CallStatus.THROTTLED, CallResult(b""), "ResourceThrottled")
             raise
@@ -97,10 +116,16 @@ class Invoker:
             raise
         status = CallStatus.SUCCEEDED if result.failure is None else CallStatus.FAILED
         self._record(invocation, target, start, status, result, result.error_type or "")
-        return Outcome(invocation, target, result)
+        return result
 
     def _record(
-        self, invocation: Invocation, target: Target, start: float, status: CallStatus, result: CallResult, error: str
+        self,
+        invocation: Invocation,
+        target: Target,
+        start: float,
+        status: CallStatus,
+        result: CallResult | HttpResult,
+        error: str,
     ) -> None:
         spec = target.spec
         record = CallRecord(

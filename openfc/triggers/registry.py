@@ -125,6 +125,13 @@ class Triggers:
         self.status.pop(current.key, None)
         await self._changed(current.key, None)
 
+    async def delete_function(self, service: str, function: str) -> None:
+        """Drop (and stop) every trigger of a deleted function."""
+        for doc in await self.of_function(service, function):
+            await self.store.delete(KIND, doc.key)
+            self.status.pop(doc.key, None)
+            await self._changed(doc.key, None)
+
     async def page(self, service: str, function: str, query: dict[str, str]) -> Page:
         await self.registry.function(service, function)
         parent = f"{service}/{function}/"

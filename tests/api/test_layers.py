@@ -112,3 +112,28 @@ def test_invalid_layer_lists_are_400(client: fc2.Client, service: str) -> None:
     assert err.status_code == 400 and "code" in err.message
     err = fc_error(call, client, "GET", f"{PREFIX}/layerarn/{urllib.parse.quote('acs:fc:x:y:layers/n/versions/1')}")
     assert err.status_code == 404
+
+
+def test_layer_from_object_storage(s3_server, code_dir) -> None:
+    import base64
+
+    from tests.conftest import s3_client
+
+    client, s3 = s3_server.client(), s3_client(s3_server)
+    bucket = f"layers-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="lib.zip", Body=base64.b64decode(zip_b64({"python/fromoss.py": "V = 'oss'\n"})))
+    body = {"code": {"ossBucketName": bucket, "ossObjectName": "lib.zip"}, "compatibleRuntime": ["python3"]}
+    layer = call(client, "POST", f"{PREFIX}/layers/{layer_name()}/versions", body)
+    service = f"svc_{uuid.uuid4().hex[:8]}"
+    client.create_service(service)
+    src = "import fromoss\ndef handler(event, context):\n    return fromoss.V\n"
+    call(client, "POST", f"{PREFIX}/services/{service}/functions",
+         {"functionName": "f", "runtime": "python3", "handler": "index.handler",
+          "code": {"zipFile": zip_b64({"index.py": src})}, "layers": [layer["arn"]]})  # fmt: skip
+    assert client.invoke_function(service, "f").data == b"oss"
+    missing = {"code": {"ossBucketName": bucket, "ossObjectName": "nope.zip"}, "compatibleRuntime": ["python3"]}
+    err = fc_error(call, client, "POST", f"{PREFIX}/layers/{layer_name()}/versions", missing)
+    assert err.status_code in (400, 404)
+    client.delete_function(service, "f")
+    client.delete_service(service)

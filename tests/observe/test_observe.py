@@ -187,3 +187,14 @@ def test_trace_id_follows_async_destination_and_workflow(server: Server, client:
     (step,) = wait_until(lambda: records(server, service, "step"))
     assert step["traceId"] == "trace-chain" and step["invocationType"] == "Workflow"
     sfn.delete_state_machine(stateMachineArn=machine)
+
+
+def test_http_trigger_calls_are_recorded(server: Server, client: fc2.Client, service: str, code_dir) -> None:
+    wsgi = "def handler(environ, start_response):\n    start_response('200 OK', [])\n    return [b'web']\n"
+    client.create_function(service, "web", "python3", "index.handler", codeDir=code_dir(index=wsgi))
+    client.create_trigger(service, "web", "page", "http", {"authType": "anonymous", "methods": ["GET"]}, None, None)
+    r = requests.get(f"{server.endpoint}/2016-08-15/proxy/{service}/web/hello", headers={"x-fc-trace-id": "t-web"})
+    assert r.status_code == 200 and r.content == b"web"
+    (found,) = wait_until(lambda: records(server, service, "web"))
+    assert found["invocationType"] == "HTTP" and found["traceId"] == "t-web" and found["status"] == "Succeeded"
+    assert found["bytesOut"] == 3

@@ -101,3 +101,11 @@ def test_oss_and_broker_shapes_are_normalised(tclient: fc2.Client, tservice, dep
     assert redis["triggerConfig"] == {"brokerUrl": "redis://127.0.0.1:1/0", "stream": "s", "group": "",
                                       "batchSize": 1, "batchWindow": 0.0, "enable": False}  # fmt: skip
     assert redis["status"] == "Stopped" and redis["lastError"] == ""
+
+
+def test_deleting_a_function_deletes_its_triggers(tclient: fc2.Client, tservice, deploy, obs) -> None:
+    fn = deploy(APPENDER, log=obs.path("gone"))
+    tclient.create_trigger(tservice, fn, "tick", "timer", TIMER, None, None)
+    tclient.delete_function(tservice, fn)
+    deploy(APPENDER, name=fn, log=obs.path("gone"))
+    assert tclient.list_triggers(tservice, fn).data["triggers"] == []
