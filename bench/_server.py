@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -73,3 +75,42 @@ def signed(method: str, path: str, extra: dict[str, str] | None = None) -> dict[
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def drive(
+    port: int, path: str, headers: Callable[[], dict[str, str]], n: int, connections: int, *, expect: int = 200
+) -> float:
+    """Seconds to complete ``n`` POSTs over ``connections`` keep-alive HTTP/1.1 connections.
+
+    A bare asyncio client: cheap enough that the server, not the client, is what is measured.
+    """
+    remaining = n
+    body = b'{"event": "bench"}'
+    status = f" {expect} ".encode()
+
+    async def connection() -> None:
+        nonlocal remaining
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers().items())
+                writer.write(
+                    f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode()
+                    + body
+                )
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                payload = await reader.readexactly(length) if length else b""
+                if status not in status_line:
+                    raise RuntimeError(f"expected {expect}, got {status_line!r} {payload[:200]!r}")
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return time.perf_counter() - start

@@ -32,7 +32,7 @@ import fc2
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import KEY_ID, SECRET, Node, signed
+from _server import KEY_ID, SECRET, Node, drive, signed
 
 NOOP = "def handler(event, context):\n    return ''\n"
 PARKED = "import time\n\ndef handler(event, context):\n    time.sleep(3600)\n"
@@ -52,37 +52,9 @@ CELERY_APP = textwrap.dedent(
 
 
 async def post_async(port: int, path: str, n: int, connections: int) -> float:
-    """Seconds to get ``n`` 202s from ``connections`` keep-alive HTTP/1.1 connections (signed requests)."""
-    remaining = n
-    body = b'{"event": "bench"}'
-
-    async def connection() -> None:
-        nonlocal remaining
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while remaining > 0:
-                remaining -= 1
-                headers = signed("POST", path, {"x-fc-invocation-type": "Async"})
-                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                writer.write(
-                    f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode()
-                    + body
-                )
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                payload = await reader.readexactly(length) if length else b""
-                if b" 202 " not in status_line:
-                    raise RuntimeError(f"expected 202, got {status_line!r} {payload[:200]!r}")
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(connections)))
-    return time.perf_counter() - start
+    """Seconds to get ``n`` 202s from ``connections`` keep-alive connections (signed async calls)."""
+    return await drive(port, path, lambda: signed("POST", path, {"x-fc-invocation-type": "Async"}), n,
+                       connections, expect=202)  # fmt: skip
 
 
 def queued(db: Path, target: str) -> int:

@@ -21,7 +21,7 @@ import fc2
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import KEY_ID, SECRET, Node, free_port, percentile, signed, wait_healthy
+from _server import KEY_ID, SECRET, Node, drive, free_port, percentile, signed, wait_healthy
 
 HANDLER = "def handler(event, context):\n    return 'hello world'\n"
 
@@ -55,24 +55,12 @@ def sequential(url: str, headers_for, n: int) -> list[float]:
     return latencies
 
 
-async def throughput(url: str, headers_for, n: int, concurrency: int = 16) -> float:
+def throughput(port: int, path: str, headers_for, n: int, concurrency: int = 16) -> float:
     """Calls/s of ``n`` POSTs from ``concurrency`` keep-alive connections."""
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
-        remaining = n
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                r = await client.post(url, headers=headers_for())
-                assert r.status_code == 200, r.status_code
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return n / (time.perf_counter() - start)
+    return n / asyncio.run(drive(port, path, headers_for, n, concurrency))
 
 
-def bare_server() -> tuple[subprocess.Popen[bytes], str]:
+def bare_server() -> tuple[subprocess.Popen[bytes], int]:
     directory = Path(tempfile.mkdtemp(prefix="openfc-bare-"))
     (directory / "bare_app.py").write_text(BARE_APP)
     port = free_port()
@@ -81,9 +69,8 @@ def bare_server() -> tuple[subprocess.Popen[bytes], str]:
          "--http", "httptools", "--log-level", "warning"],
         cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    wait_healthy(url, process)
-    return process, url
+    wait_healthy(f"http://127.0.0.1:{port}/", process)
+    return process, port
 
 
 def naive_spawn(code_dir: Path, n: int) -> list[float]:
@@ -106,7 +93,8 @@ def main() -> None:
     args = parser.parse_args()
 
     node = Node()
-    bare, bare_url = bare_server()
+    bare, bare_port = bare_server()
+    bare_url = f"http://127.0.0.1:{bare_port}/"
     try:
         client = fc2.Client(endpoint=node.endpoint, accessKeyID=KEY_ID, accessKeySecret=SECRET)
         code = Path(tempfile.mkdtemp(prefix="openfc-bench-code-"))
@@ -121,8 +109,8 @@ def main() -> None:
 
         fc_lat = sequential(url, fc_headers, args.requests)
         bare_lat = sequential(bare_url, dict, args.requests)
-        fc_tput = asyncio.run(throughput(url, fc_headers, args.requests))
-        bare_tput = asyncio.run(throughput(bare_url, dict, args.requests))
+        fc_tput = throughput(node.port, path, fc_headers, args.requests * 2)
+        bare_tput = throughput(bare_port, "/", dict, args.requests * 2)
 
         cold = []
         for i in range(args.cold):
@@ -149,7 +137,7 @@ def main() -> None:
     print(row("bare Starlette/uvicorn hello world", bare_lat))
     print(f"overhead p50: +{percentile(fc_lat, 0.5) - percentile(bare_lat, 0.5):.2f} ms (target <= +2 ms)")
     print()
-    print(f"throughput, {args.requests} calls over 16 keep-alive connections")
+    print(f"throughput, {args.requests * 2} calls over 16 keep-alive connections")
     print(f"  openfc {fc_tput:8.0f}/s   bare {bare_tput:8.0f}/s   ratio {fc_tput / bare_tput:.2f}")
     print()
     print(f"cold start, {args.cold} first calls to a new instance (ms)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from openfc.errors import NotFound
 from openfc.invoke import Invoker
 from openfc.invoke.asynchronous import AsyncInvoker, queue_capacity, queue_runner
 from openfc.objects import ObjectStore  # triggers
-from openfc.observe import Metrics, Prices, Recorder
+from openfc.observe import Metrics, Prices, Recorder, meter_provisioned
 from openfc.pool import Pool
 from openfc.queue import AsyncQueue, Backoff
 from openfc.store import open_store
@@ -72,7 +73,7 @@ def build_platform(settings: Settings, key: AccessKey) -> Platform:
     async_invoker = AsyncInvoker(resolve=registry.resolve, queue=queue, policy=async_configs.policy)
     # -- workflows (openfc.workflow): Task states run through invoker.run --
     engine = Engine(store=store, tasks=function_tasks(invoker.run), node=node_id(settings.data_dir),
-                    region=settings.region)  # fmt: skip
+                    region=settings.region, on_transitions=metrics.transitions.inc)  # fmt: skip
     workflows = Workflows(store=store, engine=engine, region=settings.region, account_id=settings.account_id)
     # -- end workflows --
     # -- triggers (openfc.triggers): timer/OSS/brokers enqueue through the async queue --
@@ -99,6 +100,11 @@ class _InstanceKey(NamedTuple):
     state: str
 
 
+def provisioned(pool: Pool) -> list[tuple[str, str, int]]:
+    """(service, function, memory MB) of every provisioned instance, for metering."""
+    return [(s, f, i.memory_mb) for (s, f) in pool.functions() for i in pool.instances(s, f) if i.provisioned]
+
+
 def pool_census(pool: Pool) -> Counter[_InstanceKey]:
     """Live instances per function and state, for the ``openfc_instances`` gauge."""
     return Counter(_InstanceKey(s, f, info.state) for (s, f) in pool.functions() for info in pool.instances(s, f))
@@ -122,9 +128,11 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
         await platform.workflows.engine.start()  # workflow: resumes running executions
         await platform.triggers.start()  # triggers: after the queue (timers and consumers enqueue)
         s3_server = await s3.S3Server.start(platform)  # triggers: the S3 surface on --s3-port (or None)
+        metering = asyncio.ensure_future(meter_provisioned(platform.store, lambda: provisioned(platform.pool)))
         try:
             yield
         finally:
+            metering.cancel()
             await s3.S3Server.stop(s3_server)  # triggers
             await platform.triggers.stop()  # triggers: before the queue
             await platform.workflows.engine.close()  # workflow

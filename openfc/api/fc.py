@@ -33,10 +33,11 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     async def run(request: Request) -> Response:
         platform: Platform = request.app.state.platform
-        request_id = request.headers.get("x-fc-request-id") or new_request_id()
+        headers = dict(request.headers.items())  # one pass over the raw headers; names are lower-case
+        request_id = headers.get("x-fc-request-id") or new_request_id()
         request.state.request_id = request_id
         try:
-            platform.verifier.verify(request.method, request.headers, request.url.path)
+            platform.verifier.verify(request.method, headers, request.scope["path"])
             response = await handler(request, platform)
         except OpenFCError as error:
             return fc_error(error, request_id)

@@ -152,6 +152,7 @@ async def usage(request: Request, p: Platform) -> Response:
 
 async def metrics(request: Request) -> Response:
     platform: Platform = request.app.state.platform
+    platform.metrics.ops = await platform.store.operations()
     return Response(platform.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

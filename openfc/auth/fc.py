@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -47,6 +48,16 @@ def authorization(key_id: str, secret: str, method: str, headers: Mapping[str, s
     return f"FC {key_id}:{signature(secret, string_to_sign(method, headers, resource))}"
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_date(date: str) -> datetime | None:
+    """An RFC 1123 date (cached: requests in the same second share one string)."""
+    try:
+        sent = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
+
+
 class Verifier:
     """Checks ``Authorization: FC <id>:<signature>`` against known access keys."""
 
@@ -74,12 +85,9 @@ class Verifier:
         if secret is None:
             raise AuthError(f"access key id '{key_id}' does not exist", code="InvalidAccessKeyID")
         date = headers.get("date", "")
-        try:
-            sent = parsedate_to_datetime(date)
-        except (TypeError, ValueError):
-            raise AuthError(f"invalid or missing Date header '{date}'", code="AccessDenied") from None
-        if sent.tzinfo is None:
-            sent = sent.replace(tzinfo=UTC)
+        sent = _parse_date(date)
+        if sent is None:
+            raise AuthError(f"invalid or missing Date header '{date}'", code="AccessDenied")
         skew = abs(((now or datetime.now(UTC)) - sent).total_seconds())
         if skew > MAX_SKEW_SECONDS:
             raise AuthError(

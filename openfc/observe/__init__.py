@@ -2,6 +2,6 @@
 
 from openfc.observe.metrics import Metrics
 from openfc.observe.records import Recorder
-from openfc.observe.usage import Prices, report
+from openfc.observe.usage import Prices, meter_provisioned, report
 
-__all__ = ["Metrics", "Prices", "Recorder", "report"]
+__all__ = ["Metrics", "Prices", "Recorder", "meter_provisioned", "report"]

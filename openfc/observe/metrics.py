@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from openfc.store.observations import CallRecord
+from openfc.store.observations import CallRecord, Operations
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -50,8 +51,21 @@ class Metrics:
             "openfc_cold_start_duration_seconds", "Instance start + initializer time.", fn,
             buckets=DURATION_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.transitions = Counter(
+            "openfc_workflow_state_transitions", "Workflow states entered.", registry=self.registry
+        )
         self._gauges = _Gauges()
         self.registry.register(self._gauges)
+        self.ops = Operations([], [], {})  #: refreshed from the store before each scrape
+        fn_labels = ("service", "qualifier", "function")
+        self.gauge("openfc_async_queue_depth", "Async events waiting or running.", fn_labels,
+                   lambda: [(_target(t), n) for t, n, _ in self.ops.queue])  # fmt: skip
+        self.gauge("openfc_async_oldest_event_age_seconds", "Age of the oldest queued async event.", fn_labels,
+                   lambda: [(_target(t), max(0.0, time.time() - first)) for t, _, first in self.ops.queue])  # fmt: skip
+        self.gauge("openfc_dead_letters", "Dead letters kept, by function.", fn_labels,
+                   lambda: [(_target(t), n) for t, n in self.ops.dead_letters])  # fmt: skip
+        self.gauge("openfc_workflow_executions", "Workflow executions by status.", ("status",),
+                   lambda: [((status,), n) for status, n in self.ops.executions.items()])  # fmt: skip
 
     def gauge(self, name: str, text: str, labels: tuple[str, ...], sample: Sampler) -> None:
         """Add a gauge whose samples are read at scrape time (instances, queue depth, ...)."""
@@ -72,3 +86,10 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _target(target: str) -> tuple[str, str, str]:
+    """``services/{s}.{q}/functions/{f}`` → (service, qualifier, function)."""
+    _, service_qualifier, _, function = (target.split("/") + ["", "", "", ""])[:4]
+    service, _, qualifier = service_qualifier.partition(".")
+    return service, qualifier, function

@@ -8,9 +8,13 @@ Override with ``OPENFC_PRICE_<NAME>`` environment variables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 
+from openfc.store import Store
 from openfc.store.observations import UsageRow
 
 
@@ -65,3 +69,25 @@ def report(rows: Sequence[UsageRow], prices: Prices, days: int) -> dict[str, obj
         "prices": asdict(prices),
         "estimate": {"monthly": totals["cost"] / max(days, 1) * 30, "currency": prices.currency},
     }
+
+
+#: Seconds between two samples of the provisioned instances.
+PROVISIONED_SAMPLE = 10.0
+
+
+async def meter_provisioned(store: Store, provisioned: Callable[[], Iterable[tuple[str, str, int]]]) -> None:
+    """Forever: add each provisioned instance's memory × elapsed time to its function's day.
+
+    ``provisioned()`` lists (service, function, memory MB) of every provisioned instance now.
+    """
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(PROVISIONED_SAMPLE)
+        now = time.monotonic()
+        elapsed, last = now - last, now
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        totals: dict[tuple[str, str], float] = {}
+        for service, function, memory_mb in provisioned():
+            totals[(service, function)] = totals.get((service, function), 0.0) + memory_mb / 1024 * elapsed
+        for (service, function), gb_seconds in totals.items():
+            await store.provisioned_usage_add(day, service, function, gb_seconds)

@@ -43,6 +43,7 @@ class InstanceInfo:
     inflight: int
     provisioned: bool = False
     qualifier: str = ""  #: the qualifier of the call (or provision config) that started it
+    memory_mb: int = 0  #: the function's memorySize (metering of provisioned instances)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +491,7 @@ class Instance:
             state = "provisioned" if self.provisioned else "idle"
         return InstanceInfo(
             self.id, self.spec.version_id, state, self.started_at, self.inflight, self.provisioned,
-            self.first_ctx.qualifier,
+            self.first_ctx.qualifier, self.spec.memory_size,
         )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from openfc.store.observations import CallRecord, CallStatus, LogLine, UsageRow
+from openfc.store.observations import CallRecord, CallStatus, LogLine, Operations, UsageRow
 
 if TYPE_CHECKING:
     import asyncio
@@ -223,6 +223,15 @@ class ObserveSQLite:
                 "DO UPDATE SET gb_seconds = gb_seconds + excluded.gb_seconds",
                 (date, service, function, gb_seconds),
             )
+
+    async def operations(self) -> Operations:
+        async with self.db.execute("SELECT target, COUNT(*), MIN(created) FROM queue GROUP BY target") as cur:
+            queue = [(str(r[0]), int(r[1]), float(r[2])) for r in await cur.fetchall()]
+        async with self.db.execute("SELECT owner, COUNT(*) FROM dead_letters GROUP BY owner") as cur:
+            dead = [(str(r[0]), int(r[1])) for r in await cur.fetchall()]
+        async with self.db.execute("SELECT status, COUNT(*) FROM sfn_executions GROUP BY status") as cur:
+            executions = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        return Operations(queue, dead, executions)
 
     async def observe_prune(self, *, before_ms: int, keep_records: int, keep_logs: int) -> None:
         """Drop records and log lines older than ``before_ms`` or beyond the newest ``keep_*`` rows."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from openfc.store.observations import CallRecord, LogLine, UsageRow  # observe
+from openfc.store.observations import CallRecord, LogLine, Operations, UsageRow  # observe
 from openfc.store.queue import DeadLetter, InvocationRecord, NewEvent, QueuedEvent, Settlement
 from openfc.store.workflow import EventRow, ExecutionRow, ExecutionUpdate  # workflow
 
@@ -315,6 +315,10 @@ class Store(ABC):
     @abstractmethod
     async def provisioned_usage_add(self, date: str, service: str, function: str, gb_seconds: float) -> None:
         """Add provisioned-instance GB-seconds to a function's day."""
+
+    @abstractmethod
+    async def operations(self) -> Operations:
+        """Queue depth and oldest event per target, dead letters per function, executions by status."""
 
     @abstractmethod
     async def observe_prune(self, *, before_ms: int, keep_records: int, keep_logs: int) -> None:

@@ -75,3 +75,12 @@ class UsageRow:
     provisioned_gb_seconds: float
     bytes_in: int
     bytes_out: int
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """What operators watch beside the calls: the async queue, dead letters, workflow executions."""
+
+    queue: list[tuple[str, int, float]]  #: (target, events waiting or in flight, oldest event's created time)
+    dead_letters: list[tuple[str, int]]  #: (owner function target, dead letters)
+    executions: dict[str, int]  #: workflow executions by status

@@ -88,8 +88,10 @@ class Engine:
         max_tasks: int = 64,
         poll: float = 0.5,
         clock: Callable[[], float] = time.time,
+        on_transitions: Callable[[int], None] = lambda n: None,
     ) -> None:
         self.store, self.tasks, self.node, self.region = store, tasks, node, region
+        self.on_transitions = on_transitions  #: told how many states were entered, after each commit
         self.lease_seconds, self.evict_after, self.poll, self.clock = lease_seconds, evict_after, poll, clock
         self.live: dict[str, Live] = {}
         self._slots = asyncio.Semaphore(max_tasks)
@@ -265,7 +267,10 @@ class Engine:
             cause=ex.cause or None,
             stop_ts=ex.stop_ts if final else None,
         )
-        return await self.store.workflow_append(ex.arn, rows, update, self.node)
+        appended = await self.store.workflow_append(ex.arn, rows, update, self.node)
+        if appended:
+            self.on_transitions(sum(1 for row in rows if row.type.endswith("StateEntered")))
+        return appended
 
     async def _finish(self, live: Live, ok: bool) -> None:
         arn = live.ex.arn
