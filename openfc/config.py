@@ -19,6 +19,8 @@ class Settings:
     throttle_wait: seconds a sync call waits for capacity at maximumInstanceCount before 429.
     region, account_id: what functions see as ``context.region`` / ``context.account_id``.
     sandbox: run instances as unprivileged users (needs root; off otherwise).
+    meter_interval: seconds between samples of provisioned instances for metering
+        (``OPENFC_METER_INTERVAL``).
     async_retry_base: seconds before the first async retry (``OPENFC_ASYNC_RETRY_BASE``); later
         retries double it; system-error retries start at half of it.
     """
@@ -34,6 +36,7 @@ class Settings:
     account_id: str = "0000000000000000"
     sandbox: bool = True
     async_retry_base: float = 1.0
+    meter_interval: float = 10.0
 
     @property
     def store(self) -> str:
@@ -49,6 +52,8 @@ class Settings:
             values["region"] = environ["OPENFC_REGION"]
         if "OPENFC_ACCOUNT_ID" in environ:
             values["account_id"] = environ["OPENFC_ACCOUNT_ID"]
+        if "OPENFC_METER_INTERVAL" in environ:
+            values["meter_interval"] = float(environ["OPENFC_METER_INTERVAL"])
         if "OPENFC_ASYNC_RETRY_BASE" in environ:
             values["async_retry_base"] = float(environ["OPENFC_ASYNC_RETRY_BASE"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -128,7 +128,9 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
         await platform.workflows.engine.start()  # workflow: resumes running executions
         await platform.triggers.start()  # triggers: after the queue (timers and consumers enqueue)
         s3_server = await s3.S3Server.start(platform)  # triggers: the S3 surface on --s3-port (or None)
-        metering = asyncio.ensure_future(meter_provisioned(platform.store, lambda: provisioned(platform.pool)))
+        metering = asyncio.ensure_future(
+            meter_provisioned(platform.store, lambda: provisioned(platform.pool), settings.meter_interval)
+        )
         try:
             yield
         finally:

@@ -71,18 +71,16 @@ def report(rows: Sequence[UsageRow], prices: Prices, days: int) -> dict[str, obj
     }
 
 
-#: Seconds between two samples of the provisioned instances.
-PROVISIONED_SAMPLE = 10.0
-
-
-async def meter_provisioned(store: Store, provisioned: Callable[[], Iterable[tuple[str, str, int]]]) -> None:
-    """Forever: add each provisioned instance's memory × elapsed time to its function's day.
+async def meter_provisioned(
+    store: Store, provisioned: Callable[[], Iterable[tuple[str, str, int]]], interval: float
+) -> None:
+    """Forever: every ``interval`` s add each provisioned instance's memory × elapsed time to its function's day.
 
     ``provisioned()`` lists (service, function, memory MB) of every provisioned instance now.
     """
     last = time.monotonic()
     while True:
-        await asyncio.sleep(PROVISIONED_SAMPLE)
+        await asyncio.sleep(interval)
         now = time.monotonic()
         elapsed, last = now - last, now
         day = datetime.now(UTC).strftime("%Y-%m-%d")

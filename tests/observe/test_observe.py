@@ -198,3 +198,57 @@ def test_http_trigger_calls_are_recorded(server: Server, client: fc2.Client, ser
     (found,) = wait_until(lambda: records(server, service, "web"))
     assert found["invocationType"] == "HTTP" and found["traceId"] == "t-web" and found["status"] == "Succeeded"
     assert found["bytesOut"] == 3
+
+
+def test_metrics_for_queue_dead_letters_and_workflows(server: Server, client: fc2.Client, service: str,
+                                                      code_dir) -> None:  # fmt: skip
+    import json
+
+    import boto3
+
+    failing = "def handler(event, context):\n    raise RuntimeError('no')\n"
+    client.create_function(service, "bad", "python3", "index.handler", codeDir=code_dir(index=failing))
+    client.put_function_async_invoke_config(service, "LATEST", "bad", {"maxAsyncRetryAttempts": 0})
+    client.invoke_function(service, "bad", payload=b"{}", headers={"x-fc-invocation-type": "Async"})
+    sfn = boto3.client("stepfunctions", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=ACCESS_KEY_SECRET)  # fmt: skip
+    definition = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": True}}}
+    machine = sfn.create_state_machine(name=f"m-{service}", definition=json.dumps(definition),
+                                       roleArn="arn:aws:iam::0:role/x")["stateMachineArn"]  # fmt: skip
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    wait_until(lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED")
+
+    def scrape() -> dict:
+        text = requests.get(server.endpoint + "/metrics", timeout=10).text
+        return {f.name: f for f in text_string_to_metric_families(text)}
+
+    def dead_letters() -> float:
+        return sum(s.value for s in scrape()["openfc_dead_letters"].samples
+                   if s.labels == {"service": service, "qualifier": "LATEST", "function": "bad"})  # fmt: skip
+
+    assert wait_until(lambda: dead_letters() == 1, timeout=30)
+    families = scrape()
+    assert "openfc_async_queue_depth" in families and "openfc_async_oldest_event_age_seconds" in families
+    succeeded = [s.value for s in families["openfc_workflow_executions"].samples if s.labels["status"] == "SUCCEEDED"]
+    assert succeeded and succeeded[0] >= 1
+    transitions = families["openfc_workflow_state_transitions"].samples
+    assert sum(s.value for s in transitions if s.name.endswith("_total")) >= 2
+    sfn.delete_state_machine(stateMachineArn=machine)
+
+
+def test_provisioned_instances_are_metered(make_server, code_dir) -> None:
+    node = make_server(None, OPENFC_METER_INTERVAL="0.2")
+    client = node.client()
+    client.create_service("metered")
+    client.create_function("metered", "fn", "python3", "index.handler", memorySize=512,
+                           codeDir=code_dir(index="def handler(event, context):\n    return 'x'\n"))  # fmt: skip
+    client.publish_version("metered")
+    client.create_alias("metered", "prod", "1")
+    client.put_provision_config("metered", "prod", "fn", 2)
+
+    def provisioned_gb_seconds() -> float:
+        (row,) = api_get(node, "/2016-08-15/usage", serviceName="metered")["usage"] or [{"provisionedGbSeconds": 0}]
+        return float(row["provisionedGbSeconds"])
+
+    first = wait_until(provisioned_gb_seconds, timeout=30)
+    assert wait_until(lambda: provisioned_gb_seconds() > first + 0.2, timeout=30)
