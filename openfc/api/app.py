@@ -26,6 +26,7 @@ from openfc.invoke import Invoker
 from openfc.invoke.asynchronous import AsyncInvoker, queue_capacity, queue_runner
 from openfc.objects import ObjectStore  # triggers
 from openfc.observe import Metrics, Prices, Recorder, meter_provisioned
+from openfc.observe.tracing import exporter_from
 from openfc.pool import Pool
 from openfc.queue import AsyncQueue, Backoff
 from openfc.store import open_store
@@ -53,7 +54,7 @@ def build_platform(settings: Settings, key: AccessKey) -> Platform:
         account_id=settings.account_id,
         sandbox=settings.sandbox,
     )
-    recorder, metrics = Recorder(store), Metrics()
+    recorder, metrics = Recorder(store, exporter_from(os.environ)), Metrics()
     metrics.gauge(
         "openfc_instances", "Live instances by state.", ("service", "function", "state"),
         lambda: [((i.service, i.function, i.state), n) for i, n in pool_census(pool).items()],

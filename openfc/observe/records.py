@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 
+from openfc.observe.tracing import Exporter
 from openfc.store import Store
 from openfc.store.observations import CallRecord, LogLine
 
@@ -25,8 +26,9 @@ PRUNE_EVERY = 600.0
 class Recorder:
     """Buffers records and log lines; a background task writes them to the store in batches."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, exporter: Exporter | None = None) -> None:
         self.store = store
+        self.exporter = exporter  #: OpenTelemetry export of each call, when configured
         self._records: list[CallRecord] = []
         self._logs: list[LogLine] = []
         self._wake = asyncio.Event()
@@ -37,6 +39,8 @@ class Recorder:
 
     def add(self, record: CallRecord, log: bytes) -> None:
         self._records.append(record)
+        if self.exporter is not None:
+            self.exporter.export(record)
         if log:
             now = int(time.time() * 1000)
             self._logs.extend(
@@ -57,6 +61,8 @@ class Recorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
+        if self.exporter is not None:
+            self.exporter.close()
 
     async def _run(self) -> None:
         while True:
