@@ -14,6 +14,7 @@ for a sandbox uid), else ``sys.executable``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,7 +23,6 @@ import sys
 from pathlib import Path
 
 from openfc import runtime
-from openfc.errors import InstanceError
 
 UID_BASE = 200000
 PYTHON_RUNTIMES = frozenset({"python3", "python3.9", "python3.10", "python3.12"})
@@ -46,15 +46,19 @@ def active(sandbox: bool) -> bool:
     return sandbox and os.geteuid() == 0
 
 
-def check_traversable(data_dir: Path) -> None:
-    """Sandbox uids must be able to reach ``data_dir``: every parent needs the o+x bit."""
-    for parent in data_dir.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            raise InstanceError(
-                f"sandboxed instances cannot reach the data dir {data_dir}: {parent} has mode "
-                f"{mode & 0o777:o}; make it traversable (chmod o+x) or choose a data dir elsewhere"
-            )
+#: Where instance-visible files go when the data dir sits below a directory others cannot enter.
+FALLBACK_ROOT = Path("/var/lib/openfc")
+
+
+def instance_root(data_dir: Path) -> Path:
+    """Where the files instances read (code, layers, the runtime) live: the data dir when sandbox
+    uids can reach it (every parent has the o+x bit), else a directory of this data dir's own under
+    ``/var/lib/openfc`` — unpacked code is a cache, the store and keys stay in the data dir."""
+    if all(parent.stat().st_mode & 0o001 for parent in data_dir.resolve().parents):
+        return data_dir
+    root = FALLBACK_ROOT / hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    make_dir(FALLBACK_ROOT, 0o711)
+    return make_dir(root, 0o711)
 
 
 def make_dir(path: Path, mode: int) -> Path:

@@ -117,6 +117,7 @@ class Pool:
         self._closed = False
         self._interpreter = sbx.interpreter()
         self._runtime_dir = self.data_dir / "runtime"
+        self._root = self.data_dir  #: where code, layers and the runtime are unpacked for instances
         self._cgroup_mode: str | None = None
         self._code: CodeCache | None = None
         self._layers: CodeCache | None = None
@@ -138,13 +139,13 @@ class Pool:
         self._started = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.sandboxed:
-            sbx.check_traversable(self.data_dir)
             os.chmod(self.data_dir, 0o711)
             self._uids = sbx.UidMap(sbx.make_dir(self.data_dir / "sandbox", 0o700))
-        self._runtime_dir = sbx.install_runtime(self.data_dir)
+            self._root = sbx.instance_root(self.data_dir)
+        self._runtime_dir = sbx.install_runtime(self._root)
         same_magic = sbx.interpreter_version(self._interpreter) == _py_version()
-        self._code = CodeCache(self.data_dir / "code", self._fetch, compile_pyc=same_magic)
-        self._layers = CodeCache(self.data_dir / "layers", self._fetch, compile_pyc=same_magic)
+        self._code = CodeCache(self._root / "code", self._fetch, compile_pyc=same_magic)
+        self._layers = CodeCache(self._root / "layers", self._fetch, compile_pyc=same_magic)
         self._cgroup_mode = cgroup.detect() if os.geteuid() == 0 else None
         self._mount_opt = lyr.can_mount_opt()
 
@@ -367,7 +368,7 @@ class Pool:
         if len(layer_dirs) == 1:
             return layer_dirs[0]
         name = lyr.merged_name(digests)
-        dest = self.data_dir / "layers" / "merged" / name
+        dest = self._root / "layers" / "merged" / name
         if dest.is_dir():
             return dest
         async with self._merge_locks.setdefault(name, asyncio.Lock()):

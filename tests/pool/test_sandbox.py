@@ -9,7 +9,6 @@ import stat
 
 import pytest
 
-from openfc.errors import InstanceError
 from openfc.pool import CallContext
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root")
@@ -123,7 +122,18 @@ def test_unsandboxed_pool_runs_as_the_current_user(harness):
     assert harness.invoke(pool, harness.spec(digest)).body == str(os.getuid()).encode()
 
 
-def test_data_dir_must_be_reachable(harness, tmp_path):
+def test_data_dir_below_a_closed_parent_still_runs_sandboxed(harness, tmp_path):
+    # The README's `--data-dir ./openfc-data` may sit under /root (0700): instances cannot reach it,
+    # so code and the runtime are unpacked under /var/lib/openfc instead; the store stays put.
     os.chmod(tmp_path, 0o700)
-    with pytest.raises(InstanceError, match="chmod o\\+x"):
-        harness.pool(data_dir=tmp_path / "data")
+    pool = harness.pool(data_dir=tmp_path / "data")
+    secret = tmp_path / "data" / "openfc.db"
+    secret.write_text("store secrets")
+    os.chmod(secret, 0o600)
+    src = "import os\ndef handler(e, c):\n    try:\n        open(e.decode()).read()\n        return 'read'\n"
+    src += "    except OSError as x:\n        return type(x).__name__ + ' ' + str(os.getuid()) + ' ' + os.getcwd()\n"
+    digest = harness.code({"index.py": src})
+    body = harness.invoke(pool, harness.spec(digest), payload=str(secret).encode()).body.decode()
+    error, uid, cwd = body.split(" ")
+    assert error == "PermissionError" and int(uid) != 0
+    assert cwd.startswith("/var/lib/openfc/") and not cwd.startswith(str(tmp_path))
