@@ -1,6 +1,7 @@
 """Async invocation: enqueue rate (202s/s over HTTP) and drain rate (completions/s) vs Celery on Redis.
 
     python bench/async.py [--events 5000] [--connections 32] [--workers 2] [--redis redis://127.0.0.1:6379]
+                          [--store postgresql://postgres@127.0.0.1/bench]  (an empty database; default SQLite)
 
 Every figure comes from this one run on this machine; Celery runs the same no-op task beside openfc.
 
@@ -57,7 +58,18 @@ async def post_async(port: int, path: str, n: int, connections: int) -> float:
                        connections, expect=202)  # fmt: skip
 
 
-def queued(db: Path, target: str) -> int:
+def queued(db: Path | str, target: str) -> int:
+    if isinstance(db, str):  # scale-out: a PostgreSQL store URL
+        import asyncpg
+
+        async def count() -> int:
+            conn = await asyncpg.connect(db)
+            try:
+                return int(await conn.fetchval("SELECT COUNT(*) FROM queue WHERE target=$1", target))
+            finally:
+                await conn.close()
+
+        return asyncio.run(count())
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM queue WHERE target=?", (target,)).fetchone()[0])
 
@@ -70,8 +82,8 @@ def wait(predicate, timeout: float = 600.0, interval: float = 0.02) -> None:
         time.sleep(interval)
 
 
-def bench_openfc(events: int, connections: int, workers: int) -> tuple[float, float]:
-    node = Node()
+def bench_openfc(events: int, connections: int, workers: int, store: str = "") -> tuple[float, float]:
+    node = Node(*(("--store", store) if store else ()))
     try:
         client = fc2.Client(endpoint=node.endpoint, accessKeyID=KEY_ID, accessKeySecret=SECRET)
         client.create_service("bench")
@@ -84,7 +96,7 @@ def bench_openfc(events: int, connections: int, workers: int) -> tuple[float, fl
 
         parked = asyncio.run(post_async(node.port, "/2016-08-15/services/bench/functions/parked/invocations",
                                         events, connections))  # fmt: skip
-        db = node.data_dir / "openfc.db"
+        db: Path | str = store or node.data_dir / "openfc.db"
         assert queued(db, "services/bench.LATEST/functions/parked") >= events - 2, "events were lost"
 
         start = time.perf_counter()
@@ -146,9 +158,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="instances (openfc) = prefork processes (Celery)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--store", default="", help="openfc store URL (an empty PostgreSQL database)")
     args = parser.parse_args()
 
-    fc_enqueue, fc_drain = bench_openfc(args.events, args.connections, args.workers)
+    fc_enqueue, fc_drain = bench_openfc(args.events, args.connections, args.workers, args.store)
     celery_enqueue, celery_drain = bench_celery(args.events, args.workers, args.redis)
 
     print(f"async invocation, {args.events} events, {args.workers} instances / worker processes, "

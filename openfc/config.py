@@ -23,6 +23,9 @@ class Settings:
         (``OPENFC_METER_INTERVAL``).
     async_retry_base: seconds before the first async retry (``OPENFC_ASYNC_RETRY_BASE``); later
         retries double it; system-error retries start at half of it.
+    lease_seconds: seconds a node's leases last without renewal (``OPENFC_LEASE_SECONDS``): queue claims,
+        workflow executions, cluster membership, leaderships and instance slots; another node takes over
+        a dead node's work after it. ``None``: each component's default (queue 60, workflow 30, cluster 15).
     """
 
     host: str = "127.0.0.1"
@@ -37,6 +40,7 @@ class Settings:
     sandbox: bool = True
     async_retry_base: float = 1.0
     meter_interval: float = 10.0
+    lease_seconds: float | None = None  # cluster
 
     @property
     def store(self) -> str:
@@ -56,6 +60,8 @@ class Settings:
             values["meter_interval"] = float(environ["OPENFC_METER_INTERVAL"])
         if "OPENFC_ASYNC_RETRY_BASE" in environ:
             values["async_retry_base"] = float(environ["OPENFC_ASYNC_RETRY_BASE"])
+        if "OPENFC_LEASE_SECONDS" in environ:  # cluster
+            values["lease_seconds"] = float(environ["OPENFC_LEASE_SECONDS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(str(values["data_dir"])).resolve()

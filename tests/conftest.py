@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import shutil
 import signal
@@ -66,7 +68,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "openfc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.extra_args],
+             "--data-dir", str(self.data_dir), *store_args(self.data_dir), *self.extra_args],  # scale-out
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log.close()
@@ -201,3 +203,101 @@ def s3_server(workdir: Path) -> Iterator[Server]:
 
 
 # -- end triggers --
+
+
+# -- scale-out: the store backend of test servers --
+# ``OPENFC_TEST_STORE=postgresql`` runs every server on PostgreSQL (``OPENFC_TEST_PG``, default
+# ``postgresql://postgres@127.0.0.1:5432``): one database per data dir, created on first start (a
+# restart reuses it) and dropped at the end of the session. Unreachable: skipped, or failed under CI=true.
+
+PG_SERVER = os.environ.get("OPENFC_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+_pg_databases: set[str] = set()
+
+
+def store_backend() -> str:
+    """The backend test servers use: ``sqlite`` or ``postgresql``."""
+    return os.environ.get("OPENFC_TEST_STORE", "sqlite")
+
+
+def pg_admin(*statements: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=5)
+        try:
+            for sql in statements:
+                await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def pg_database(name: str) -> str:
+    """The URL of database ``name``, created if it does not exist yet."""
+    import asyncpg
+
+    if name not in _pg_databases:
+        try:
+            pg_admin(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            pass
+        except (OSError, asyncpg.PostgresError) as error:
+            message = f"PostgreSQL at {PG_SERVER} is unreachable: {error!r}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        _pg_databases.add(name)
+    return f"{PG_SERVER}/{name}"
+
+
+def pg_drop(name: str) -> None:
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_databases.discard(name)
+
+
+def store_args(data_dir: Path) -> tuple[str, ...]:
+    """``--store`` for a server on ``data_dir``: none for SQLite (its file in the data dir)."""
+    if store_backend() != "postgresql":
+        return ()
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return ("--store", pg_database(f"openfc_t_{digest}"))
+
+
+def store_query(node: Server, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Rows of a read-only query on ``node``'s store, whichever the backend (``?`` placeholders)."""
+    if store_backend() != "postgresql":
+        import sqlite3
+
+        db = sqlite3.connect(node.data_dir / "openfc.db")
+        try:
+            return [tuple(r) for r in db.execute(sql, args).fetchall()]
+        finally:
+            db.close()
+    import asyncpg
+
+    parts = sql.split("?")
+    numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+    url = store_args(node.data_dir)[1]
+
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(r) for r in await conn.fetch(numbered, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    for name in sorted(_pg_databases):
+        try:
+            pg_drop(name)
+        except Exception as error:  # never hide the tests' own outcome
+            print(f"could not drop test database {name}: {error!r}", file=sys.stderr)
+
+
+# -- end scale-out --

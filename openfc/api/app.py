@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from openfc.api import cluster as cluster_api  # cluster
 from openfc.api import fc, fc_async, fc_instances, gateway, observe, s3, sfn, triggers  # sfn: workflow  # triggers
 from openfc.api.state import Platform
 from openfc.auth import AccessKey, Verifier
@@ -118,10 +119,12 @@ async def healthz(request: Request) -> Response:
 def build_app(settings: Settings, key: AccessKey) -> Starlette:
     platform = build_platform(settings, key)
     capacity = fc_instances.build(platform)  # layers + provision configs and their reconciler
+    node = cluster_api.build(platform, capacity)  # cluster: membership, leaderships, slots, change notices
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.store.open()
+        await node.start()  # cluster: joins and elects before timers and the pool start
         await platform.recorder.start()
         await platform.pool.start()
         await capacity.provisioner.start()  # provision: after the pool (starts reserved instances)
@@ -135,6 +138,7 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
         try:
             yield
         finally:
+            await node.drain()  # cluster: draining; timer leadership handed over now
             metering.cancel()
             await s3.S3Server.stop(s3_server)  # triggers
             await platform.triggers.stop()  # triggers: before the queue
@@ -143,6 +147,7 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
             await capacity.provisioner.stop()  # provision: before the pool
             await platform.pool.close()
             await platform.recorder.close()
+            await node.leave()  # cluster: after in-flight work: membership, slots and leaderships go
             await platform.store.close()
 
     app = Starlette(
@@ -154,6 +159,7 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
             *triggers.routes,
             *gateway.routes,  # triggers
             *fc_instances.routes,  # layers, provision, instances
+            *cluster_api.routes,  # cluster: GET /nodes
             *fc.routes,
             *sfn.routes,
         ],  # sfn: workflow  # fmt: skip
@@ -161,6 +167,9 @@ def build_app(settings: Settings, key: AccessKey) -> Starlette:
     )
     app.state.platform = platform
     app.state.capacity = capacity  # fc_instances
+    app.state.cluster = node  # cluster
+    if node.shared:  # cluster: other nodes drop their caches when metadata changes here
+        app.add_middleware(cluster_api.ChangeNotices, cluster=node)
     app.state.gateway = gateway.Gateway(platform)  # triggers: HTTP triggers + custom domains (by Host)
     app.add_middleware(gateway.DomainRouter, gateway=app.state.gateway)  # triggers
     from openfc.console.routes import routes as console_routes  # console: /console (lazy: it imports openfc.api)

@@ -341,3 +341,24 @@ def dead_letters_delete(client: Client, target: str, ids: tuple[str, ...], quali
     for letter in ids:
         client.request("DELETE", f"{path}/{letter}")
         click.echo(f"deleted: {letter}")
+
+
+# -- nodes (cluster) ----------------------------------------------------------------------
+
+
+@click.command()
+@with_client
+def nodes(client: Client) -> None:
+    """The nodes sharing this node's store: id, address, started, last heartbeat, state."""
+    rows = client.get("/nodes").get("nodes", [])
+    console().print(
+        table(
+            "nodes",
+            ["node", "address", "started", "last heartbeat", "state"],
+            [[r["nodeId"] + (" *" if r.get("self") else ""), r["address"], r["started"], r["lastHeartbeat"],
+              r["state"]] for r in rows],
+        )  # fmt: skip
+    )
+
+
+# -- end nodes --

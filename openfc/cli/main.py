@@ -75,5 +75,6 @@ def serve(
 for _command in (
     commands.configure, deploy.deploy, commands.invoke, commands.logs, commands.usage, commands.versions,
     alias.alias, commands.layers, commands.dead_letters, flows.flows, flows.executions,
+    commands.nodes,  # cluster
 ):  # fmt: skip
     main.add_command(_command)

@@ -70,6 +70,10 @@ class AsyncConfigs:
                 self._policies.pop(doc.key, None)
                 await self.store.delete(KIND, doc.key)
 
+    def forget(self) -> None:
+        """Drop every cached policy (another node changed configs). (cluster)"""
+        self._policies.clear()
+
     async def policy(self, ref: FunctionRef) -> AsyncPolicy:
         """The config a call of ``ref`` runs under (defaults when none is set); cached."""
         policy = self._policies.get(ref.target)

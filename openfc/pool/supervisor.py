@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from openfc.errors import InstanceError, OpenFCError, Throttled
 from openfc.pool import cgroup
@@ -39,6 +40,26 @@ from openfc.pool.spec import CallContext, CallResult, FunctionSpec, HttpRequest,
 CLOSE_TIMEOUT = 5.0
 PROVISION_BACKOFF_MAX = 60.0
 RUNTIMES = sbx.PYTHON_RUNTIMES | {"custom"}
+
+
+# -- cluster (openfc.cluster): instance slots counted across the nodes sharing a store --
+#: Seconds between tries for a cluster slot while other nodes hold all of a function's instances.
+SLOT_POLL = 0.2
+
+
+class InstanceSlots(Protocol):
+    """Cluster-wide instance counts (``openfc.cluster.Slots``), wired in by the API assembly."""
+
+    async def acquire(self, key: str, instance_id: str, limit: int) -> bool: ...
+
+    def release(self, instance_id: str) -> None: ...
+
+
+class _SlotsFull(Exception):
+    """Other nodes hold every instance slot the function may have: no instance was started."""
+
+
+# -- end cluster --
 
 
 class _Group:
@@ -125,6 +146,8 @@ class Pool:
         self._mount_opt = False
         self._merge_locks: dict[str, asyncio.Lock] = {}
         self._ports: set[int] = set()
+        self.slots: InstanceSlots | None = None  #: cluster: set when nodes share the store
+        self._slotted: set[str] = set()  #: cluster: instance ids holding a slot
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -224,21 +247,30 @@ class Pool:
             self._setup()
         if spec.runtime not in RUNTIMES:
             raise InstanceError(f"runtime {spec.runtime!r} is not supported by this node", code="RuntimeNotSupported")
-        inst, cold = self._try_acquire(spec, ctx, max_instances)
-        if inst is None:
-            wait = self.throttle_wait if wait is None else wait
-            inst, cold = await self._wait_acquire(spec, ctx, max_instances, wait)
-        if cold or not inst.ready:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.throttle_wait if wait is None else wait)
+        while True:
+            inst, cold = self._try_acquire(spec, ctx, max_instances)
+            if inst is None:
+                inst, cold = await self._wait_acquire(spec, ctx, max_instances, deadline - loop.time())
+            if not cold and inst.ready:
+                return inst
             assert inst.start_task is not None
             try:
                 await asyncio.shield(inst.start_task)
             except InitFailed as e:
                 inst.unreserve()
                 return dataclasses.replace(e.result)
+            except _SlotsFull:  # cluster: other nodes run all the instances it may have; wait for one
+                inst.unreserve()
+                if self._closed or loop.time() >= deadline:
+                    raise self._throttled(spec, max_instances) from None
+                await asyncio.sleep(min(SLOT_POLL, deadline - loop.time()))
+                continue
             except BaseException:
                 inst.unreserve()
                 raise
-        return inst
+            return inst
 
     def _group(self, spec: FunctionSpec) -> _Group:
         group = self._groups.get(spec.key)
@@ -273,7 +305,7 @@ class Pool:
         inst = self._new_instance(spec, ctx)
         group.instances.append(inst)
         inst.reserve()
-        inst.start_task = asyncio.ensure_future(self._start(inst, spec))
+        inst.start_task = asyncio.ensure_future(self._start(inst, spec, ("/".join(spec.key), max_instances)))
         inst.start_task.add_done_callback(_retrieve)
         return inst, True
 
@@ -317,10 +349,11 @@ class Pool:
                 break
             waiter: asyncio.Future[None] = loop.create_future()
             self._group(spec).waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, remaining)
+            try:  # cluster: look again every SLOT_POLL, another node may have given an instance slot back
+                await asyncio.wait_for(waiter, remaining if self.slots is None else min(remaining, SLOT_POLL))
             except TimeoutError:
-                break
+                if self.slots is None:
+                    break
             if self._closed:
                 break
             inst, cold = self._try_acquire(spec, ctx, max_instances)
@@ -328,13 +361,27 @@ class Pool:
                 return inst, cold
         if self._closed:
             raise InstanceError("the instance pool is closed")
-        raise Throttled(
+        raise self._throttled(spec, max_instances)
+
+    @staticmethod
+    def _throttled(spec: FunctionSpec, max_instances: int) -> Throttled:
+        return Throttled(
             f"Reserved resources exceeded: maximumInstanceCount {max_instances} reached for function "
             f"{spec.service}/{spec.function} (version {spec.version_id})"
         )
 
-    async def _start(self, inst: Instance, spec: FunctionSpec) -> None:
+    async def _start(self, inst: Instance, spec: FunctionSpec, slot: tuple[str, int] | None = None) -> None:
+        """Start ``inst``; ``slot``: (key, limit) of the cluster slot it needs first (cluster only)."""
         assert self._code is not None and self._layers is not None
+        if self.slots is not None and slot is not None:  # cluster
+            if not await self.slots.acquire(slot[0], inst.id, slot[1]):
+                inst.kill("no cluster instance slot")
+                raise _SlotsFull(slot[0])
+            self._slotted.add(inst.id)
+            if inst.dead:  # killed (pool closed, retired) while the slot was taken
+                self._slotted.discard(inst.id)
+                self.slots.release(inst.id)
+                raise InstanceError("the instance was stopped before it started")
         try:
             group = self._uids.get(spec.code_checksum) if self._uids is not None else None
             code_dir = await self._code.get(spec.code_checksum, group=group)
@@ -459,8 +506,11 @@ class Pool:
             inst.start_task.add_done_callback(_retrieve)
 
     async def _start_provisioned(self, inst: Instance, plan: _Provision, group: _Group) -> None:
-        try:
-            await self._start(inst, plan.spec)
+        try:  # cluster: provisioned targets are counted across nodes under their own key
+            await self._start(inst, plan.spec, ("provisioned/" + "/".join(plan.spec.key), plan.target))
+        except _SlotsFull:
+            plan.retry_at = time.monotonic() + 1.0  # other nodes hold the target: look again later
+            raise
         except BaseException as e:
             plan.failures += 1
             plan.retry_at = time.monotonic() + min(PROVISION_BACKOFF_MAX, 0.5 * 2 ** (plan.failures - 1))
@@ -491,6 +541,9 @@ class Pool:
 
     def _on_change(self, inst: Instance) -> None:
         group = self._groups.get(inst.spec.key)
+        if inst.dead and inst.id in self._slotted and self.slots is not None:  # cluster: give its slot back
+            self._slotted.discard(inst.id)
+            self.slots.release(inst.id)
         if inst.dead:
             if inst.closed.done():
                 self._all.discard(inst)
@@ -525,13 +578,13 @@ class Pool:
         return {(key[0], key[1]) for key in self._groups}
 
     def instances(self, service: str, function: str) -> list[InstanceInfo]:
-        """Live instances of a function, all versions."""
+        """Live instances of a function, all versions (cluster: not those still asking for a slot: no process yet)."""
         return [
             inst.info()
             for key, group in self._groups.items()
             if key[0] == service and key[1] == function
             for inst in group.instances
-            if not inst.dead
+            if not inst.dead and (self.slots is None or inst.id in self._slotted)
         ]
 
 

@@ -37,6 +37,7 @@ class AsyncQueue:
         self._intake: GroupCommit[NewEvent, bool] = GroupCommit(store.queue_enqueue)
 
     async def start(self) -> None:
+        await self.store.queue_listen(self.dispatcher.notify)  # scale-out: other nodes' enqueues wake us too
         await self.dispatcher.start()
 
     async def stop(self) -> None:

@@ -11,9 +11,13 @@ __all__ = ["JSON", "Doc", "Store", "new_etag", "now_iso", "open_store"]
 
 
 def open_store(url: str, data_dir: Path) -> Store:
-    """The backend for ``url`` (not yet opened): ``sqlite:///path``."""
+    """The backend for ``url`` (not yet opened): ``sqlite:///path`` or ``postgresql://...``."""
     if url.startswith("sqlite:///"):
         from openfc.store.sqlite import SQLiteStore
 
         return SQLiteStore(Path(url.removeprefix("sqlite:///")), data_dir / "blobs")
-    raise InvalidArgument(f"unsupported store URL '{url}': use sqlite:///<file>")
+    if url.startswith(("postgresql://", "postgres://")):  # scale-out
+        from openfc.store.postgres import PostgresStore
+
+        return PostgresStore(url, data_dir)
+    raise InvalidArgument(f"unsupported store URL '{url}': use sqlite:///<file> or postgresql://<user>@<host>/<db>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,8 +40,18 @@ class Doc:
     modified: str
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRow:  # cluster
+    """A member of the cluster as its last heartbeat left it."""
+
+    node: str
+    info: JSON  #: ``{"address", "state": "live" | "draining", "started"}``
+    heartbeat: float
+    expires: float
+
+
 class Store(ABC):
-    """One interface, one implementation per backend (``sqlite``, later ``postgres``)."""
+    """One interface, one implementation per backend (``sqlite``, ``postgres``)."""
 
     @abstractmethod
     async def open(self) -> None:
@@ -138,6 +148,17 @@ class Store(ABC):
     @abstractmethod
     async def queue_depth(self, target: str | None = None) -> int:
         """Events waiting or in flight (of ``target``, or all)."""
+
+    # -- scale-out: queue wake-ups ---------------------------------------------------------
+
+    @abstractmethod
+    async def queue_listen(self, wake: Callable[[str], None]) -> None:
+        """Call ``wake(target)`` whenever any node commits events for ``target`` (until ``close``).
+
+        SQLite: nothing to do (one node sees its own enqueues); PostgreSQL: ``LISTEN openfc_queue``.
+        """
+
+    # -- end scale-out ---------------------------------------------------------------------
 
     # -- stateful async invocation records ---------------------------------------------
 
@@ -325,3 +346,56 @@ class Store(ABC):
         """Retention: drop rows older than ``before_ms`` or beyond the newest ``keep_*``."""
 
     # -- end observations --------------------------------------------------------------
+
+    # -- cluster (openfc.cluster): membership, instance slots, leadership, change notices ----
+    # Nodes sharing one store coordinate through these. Every row is a lease (``expires`` /
+    # ``lease_until``, epoch seconds of the caller's clock): a node that dies stops renewing and its
+    # rows lapse. Single-node backends (SQLite) implement them trivially but correctly.
+
+    @abstractmethod
+    async def node_heartbeat(self, node: str, info: JSON, now: float, ttl: float) -> None:
+        """Create or refresh ``node``'s membership row (``info``: address, state, started) until ``now + ttl``."""
+
+    @abstractmethod
+    async def nodes(self, now: float) -> Sequence[NodeRow]:
+        """Members whose heartbeat has not lapsed at ``now``, by node id."""
+
+    @abstractmethod
+    async def node_leave(self, node: str) -> None:
+        """Drop ``node``'s membership, its instance slots and the leaderships it holds (graceful stop)."""
+
+    @abstractmethod
+    async def slot_acquire(
+        self, key: str, node: str, instance_id: str, limit: int, lease_until: float, now: float
+    ) -> bool:
+        """Take an instance slot of ``key`` for ``instance_id`` if fewer than ``limit`` live ones are held
+        (counted under a per-key lock across nodes); ``True`` if taken (or already held)."""
+
+    @abstractmethod
+    async def slot_renew(self, node: str, lease_until: float, now: float) -> int:
+        """Extend every unexpired slot of ``node``; returns how many."""
+
+    @abstractmethod
+    async def slot_release(self, instance_ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    async def slot_count(self, key: str, now: float) -> int:
+        """Live slots of ``key`` across nodes."""
+
+    @abstractmethod
+    async def leader(self, name: str, node: str, ttl: float, now: float) -> bool:
+        """Take or keep the leadership ``name`` for ``ttl`` s: ``True`` if ``node`` holds it now (it was
+        free, lapsed, or already ``node``'s)."""
+
+    @abstractmethod
+    async def changes_publish(self, kind: str, origin: str) -> None:
+        """Tell every node listening that metadata of ``kind`` changed (written by node ``origin``)."""
+
+    @abstractmethod
+    async def changes_listen(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(kind, origin)`` for each change published by any node (until ``changes_unlisten``)."""
+
+    @abstractmethod
+    async def changes_unlisten(self) -> None: ...
+
+    # -- end cluster -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TypeVar
 import aiosqlite
 
 from openfc.errors import PreconditionFailed
+from openfc.store import _sqlite_cluster as cl  # cluster
 from openfc.store import _sqlite_observe as obs
 from openfc.store import _sqlite_queue as q
 from openfc.store import _sqlite_triggers as tr  # triggers
@@ -44,10 +45,12 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0002_async_queue", q.MIGRATION),  # async queue, dead letters, stateful invocation records
     ("0100_workflow", wf.MIGRATION),  # workflow executions and history (openfc.workflow)
     ("0200_observe", obs.MIGRATION),  # invocation records, log lines, provisioned usage (openfc.observe)
+    ("0300_cluster", cl.MIGRATION),  # cluster: members, instance slots, leaders (openfc.cluster)
 ]
 
 
-class SQLiteStore(obs.ObserveSQLite, wf.WorkflowSQLite, Store):  # workflow: the mixin holds the workflow_* methods
+# workflow: the mixin holds the workflow_* methods; cluster: ClusterSQLite the node_*/slot_*/leader/changes_*
+class SQLiteStore(cl.ClusterSQLite, obs.ObserveSQLite, wf.WorkflowSQLite, Store):
     def __init__(self, path: Path, blob_dir: Path) -> None:
         self.path = path
         self.blob_dir = blob_dir
@@ -266,6 +269,9 @@ class SQLiteStore(obs.ObserveSQLite, wf.WorkflowSQLite, Store):  # workflow: the
 
     async def queue_depth(self, target: str | None = None) -> int:
         return await self._q(q.depth, self.qdb, target)
+
+    async def queue_listen(self, wake: Callable[[str], None]) -> None:  # scale-out
+        """Nothing to listen to: this node is the only writer, and its queue notifies its dispatcher."""
 
     async def invocation_get(self, function: str, invocation_id: str) -> InvocationRecord | None:
         return await self._q(q.invocation_get, self.qdb, function, invocation_id)

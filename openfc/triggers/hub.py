@@ -45,6 +45,7 @@ class TriggerHub:
         self.consumers: dict[str, Consumer] = {}
         self.triggers.listen(self.apply)
         self._started = False
+        self.node = ""  #: cluster: this node's id (set at assembly): names its Redis stream consumers
 
     async def start(self) -> None:
         docs = await self.triggers.all()
@@ -75,5 +76,7 @@ class TriggerHub:
         if kind is None or not doc.body["triggerConfig"]["enable"]:
             return
         consumer = kind(key, doc, submit=self._submit, status=self.triggers.status)
+        if self.node and isinstance(consumer, RedisConsumer):  # cluster
+            consumer.consumer = f"openfc-{self.node}"
         self.consumers[key] = consumer
         consumer.start()

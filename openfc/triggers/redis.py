@@ -24,6 +24,9 @@ class RedisConsumer(Consumer):
     kind = "redis"
     _client: Any = None
     _pending = True  #: still draining our own pending entries list
+    #: cluster: the consumer name in the group, one per node (``openfc-<node id>``, set by the hub), so
+    #: nodes never re-read each other's pending entries.
+    consumer = CONSUMER
 
     @property
     def group(self) -> str:
@@ -41,12 +44,12 @@ class RedisConsumer(Consumer):
     async def fetch(self, limit: int, timeout: float) -> list[Message]:
         stream = self.config["stream"]
         if self._pending:
-            reply = await self._client.xreadgroup(self.group, CONSUMER, {stream: "0"}, count=limit)
+            reply = await self._client.xreadgroup(self.group, self.consumer, {stream: "0"}, count=limit)
             entries = reply[0][1] if reply else []
             if entries:
                 return [self._message(i, f) for i, f in entries]
             self._pending = False
-        reply = await self._client.xreadgroup(self.group, CONSUMER, {stream: ">"}, count=limit,
+        reply = await self._client.xreadgroup(self.group, self.consumer, {stream: ">"}, count=limit,
                                               block=max(1, int(timeout * 1000)))  # fmt: skip
         return [self._message(i, f) for _, entries in reply or [] for i, f in entries]
 

@@ -47,6 +47,10 @@ class Triggers:
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    async def announce(self, key: str, doc: Doc | None) -> None:
+        """A change made on another node (cluster): apply it here through the listeners."""
+        await self._changed(key, doc)
+
     async def _changed(self, key: str, doc: Doc | None) -> None:
         for listener in self._listeners:
             try:

@@ -51,6 +51,13 @@ class TimerScheduler:
         self._entries: dict[str, _Entry] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: cluster: whether this node leads timer firing (wired to ``Cluster.leads``); followers only track
+        #: the schedule, and a new leader fires the latest tick it finds missed (the one catch-up).
+        self.leading: Callable[[], bool] = lambda: True
+
+    def wake(self) -> None:
+        """Look at the schedule again now (this node became the timer leader). (cluster)"""
+        self._wake.set()
 
     async def start(self, triggers: list[Doc]) -> None:
         for doc in triggers:
@@ -94,11 +101,13 @@ class TimerScheduler:
         while True:
             self._wake.clear()
             now = self.clock()
-            due = [(key, e) for key, e in self._entries.items() if e.next_tick <= now]
+            leading = self.leading()  # cluster
+            due = [(key, e) for key, e in self._entries.items() if e.next_tick <= now] if leading else []
             if due:
                 await asyncio.gather(*(self._fire(key, e, now) for key, e in due))
                 continue
             soonest = min((e.next_tick for e in self._entries.values()), default=now + 3600)
+            soonest = soonest if leading else now + 3600  # cluster: a follower waits for ``wake``
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(soonest - now, 0.001))
             except TimeoutError:
@@ -114,6 +123,8 @@ class TimerScheduler:
 
     async def fire(self, key: str, entry: _Entry, tick: float) -> bool:
         """Enqueue the tick's invocation unless it (or a later tick) was already fired."""
+        if not self.leading():  # cluster: leadership lapsed meanwhile
+            return False
         state = await self.store.get(STATE, key)
         if state is not None and float(state.body["lastTick"]) >= tick:
             return False

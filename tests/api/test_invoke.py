@@ -13,7 +13,7 @@ import fc2
 import pytest
 
 from tests.api.test_services import fc_error
-from tests.conftest import Server, wait_until
+from tests.conftest import Server, store_backend, wait_until
 
 
 def test_seed_snippet_works_verbatim(server: Server, code_dir) -> None:
@@ -338,11 +338,17 @@ def test_sandbox_denies_the_data_dir(server: Server, client: fc2.Client, service
     client.invoke_function(service, "other")
     other_digest = [p for p in (server.data_dir / "code").iterdir() if (p / "index.py").exists()
                     and "SECRET" in (p / "index.py").read_text()][0]  # fmt: skip
-    paths = {
-        "store": str(server.data_dir / "openfc.db"),
-        "other_code": str(other_digest / "index.py"),
-        "blobs": str(next((server.data_dir / "blobs").rglob("*[0-9a-f]"))),
-    }
+    if store_backend() == "postgresql":  # scale-out: store and blobs live in PostgreSQL; probe a private file
+        private = server.data_dir / "private-probe"
+        private.write_text("node secret")
+        os.chmod(private, 0o600)
+        paths = {"store": str(private), "other_code": str(other_digest / "index.py"), "blobs": str(private)}
+    else:
+        paths = {
+            "store": str(server.data_dir / "openfc.db"),
+            "other_code": str(other_digest / "index.py"),
+            "blobs": str(next((server.data_dir / "blobs").rglob("*[0-9a-f]"))),
+        }
     out = json.loads(client.invoke_function(service, "snoop", payload=json.dumps(
         {"paths": paths, "port": server.port}).encode()).data)  # fmt: skip
     assert out["store"] == "PermissionError"

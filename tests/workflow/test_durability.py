@@ -7,9 +7,8 @@ a Task in flight at the crash (scheduled, no outcome recorded) is invoked again 
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from tests.conftest import wait_until
+from tests.conftest import store_query, wait_until
 from tests.workflow.conftest import COUNTING, finished, lines, resource, sfn_client
 
 
@@ -102,10 +101,8 @@ def test_kill_during_map_resumes_without_rerunning_completed_tasks(make_server, 
     node.kill()
 
     # what the history recorded at the crash: these items must never run again
-    db = sqlite3.connect(node.data_dir / "openfc.db")
-    rows = db.execute("SELECT frame FROM sfn_events WHERE execution=? AND type='TaskSucceeded'", (arn,)).fetchall()
-    db.close()
-    recorded = {int(frame.rsplit(".", 1)[1]) for (frame,) in rows}
+    rows = store_query(node, "SELECT frame FROM sfn_events WHERE execution=? AND type='TaskSucceeded'", arn)
+    recorded = {int(str(frame).rsplit(".", 1)[1]) for (frame,) in rows}
     assert recorded and len(recorded) < len(items)
 
     restarted = make_server(node.data_dir)
