@@ -157,6 +157,22 @@ def service(client: fc2.Client) -> Iterator[str]:
     client.delete_service(name)
 
 
+def function_factory(client: fc2.Client, service: str, code_dir: Callable[..., str]) -> Callable[..., str]:
+    """``make(source, *, name=None, max_instances=None, **fmt)`` creates a function from ``source``
+    formatted with ``fmt`` (and caps its instances) and returns its name."""
+
+    def make(source: str, *, name: str | None = None, max_instances: int | None = None, **fmt: str) -> str:
+        name = name or f"fn_{uuid.uuid4().hex[:8]}"
+        client.create_function(
+            service, name, "python3", "index.handler", codeDir=code_dir(index=source.format(**fmt)), timeout=30
+        )
+        if max_instances is not None:
+            client.put_on_demand_config(service, "LATEST", name, max_instances)
+        return name
+
+    return make
+
+
 @pytest.fixture
 def code_dir(tmp_path: Path) -> Callable[..., str]:
     """Write a code directory from ``{filename: source}`` and return its path (for ``codeDir=``)."""

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from openfc.store.queue import (
+    EVENT_COLUMNS,
     FINAL,
+    LETTER_COLUMNS,
+    MAX_RECORD_RESPONSE,
+    RECORD_COLUMNS,
     DeadLetter,
     InvocationRecord,
     InvocationStatus,
@@ -88,21 +92,6 @@ CREATE TABLE invocations (
 );
 CREATE INDEX invocations_created ON invocations (function, created)
 """
-
-#: Largest returnPayload kept on a record (FC: 1 MB).
-MAX_RECORD_RESPONSE = 1024 * 1024
-
-_EVENT_COLUMNS = (
-    "id, target, owner, payload, request_id, trace_id, created, attempts, failures, system_errors, token, "
-    "stateful, meta"
-)
-_RECORD_COLUMNS = (
-    "function, id, qualifier, event_id, request_id, status, created, started, ended, attempts, error, payload, "
-    "response, events"
-)
-_LETTER_COLUMNS = (
-    "id, target, owner, request_id, trace_id, payload, status, error, attempts, created, failed, stateful, meta"
-)
 
 
 def _append_event(status: str, ms: str, detail: str) -> str:
@@ -262,7 +251,7 @@ class QueuePostgres:
             rows = await conn.fetch(
                 f"UPDATE queue SET lease_until=$1, token=$2, attempts=attempts+1 WHERE id IN (SELECT id FROM queue "
                 f"WHERE target=$3 AND due<=$4 AND lease_until<=$4 ORDER BY due LIMIT $5 FOR UPDATE SKIP LOCKED) "
-                f"RETURNING {_EVENT_COLUMNS}",
+                f"RETURNING {EVENT_COLUMNS}",
                 lease_until, token, target, now, limit,
             )  # fmt: skip
             events = sorted((_event(r) for r in rows), key=lambda e: e.created)
@@ -317,7 +306,7 @@ class QueuePostgres:
 
     async def invocation_get(self, function: str, invocation_id: str) -> InvocationRecord | None:
         row = await self.pool.fetchrow(
-            f"SELECT {_RECORD_COLUMNS} FROM invocations WHERE function=$1 AND id=$2", function, invocation_id
+            f"SELECT {RECORD_COLUMNS} FROM invocations WHERE function=$1 AND id=$2", function, invocation_id
         )
         return None if row is None else _record(row)
 
@@ -343,7 +332,7 @@ class QueuePostgres:
                 where.append(clause.format(f"${len(args)}"))
         order = "DESC" if descending else "ASC"
         rows = await self.pool.fetch(
-            f"SELECT {_RECORD_COLUMNS} FROM invocations WHERE {' AND '.join(where)} "
+            f"SELECT {RECORD_COLUMNS} FROM invocations WHERE {' AND '.join(where)} "
             f"ORDER BY created {order}, id {order} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
             *args, limit, offset,
         )  # fmt: skip
@@ -352,7 +341,7 @@ class QueuePostgres:
     async def invocation_stop(self, function: str, invocation_id: str, now: float) -> InvocationRecord | None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT {_RECORD_COLUMNS} FROM invocations WHERE function=$1 AND id=$2 FOR UPDATE",
+                f"SELECT {RECORD_COLUMNS} FROM invocations WHERE function=$1 AND id=$2 FOR UPDATE",
                 function, invocation_id,
             )  # fmt: skip
             if row is None:
@@ -372,18 +361,18 @@ class QueuePostgres:
 
     async def dead_letter_list(self, owner: str, *, start: str = "", limit: int = 100) -> Sequence[DeadLetter]:
         rows = await self.pool.fetch(
-            f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE owner=$1 AND id>=$2 ORDER BY id LIMIT $3",
+            f"SELECT {LETTER_COLUMNS} FROM dead_letters WHERE owner=$1 AND id>=$2 ORDER BY id LIMIT $3",
             owner, start, limit,
         )  # fmt: skip
         return [_letter(r) for r in rows]
 
     async def dead_letter_get(self, letter_id: str) -> DeadLetter | None:
-        row = await self.pool.fetchrow(f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE id=$1", letter_id)
+        row = await self.pool.fetchrow(f"SELECT {LETTER_COLUMNS} FROM dead_letters WHERE id=$1", letter_id)
         return None if row is None else _letter(row)
 
     async def dead_letter_redrive(self, letter_id: str, now: float) -> DeadLetter | None:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(f"DELETE FROM dead_letters WHERE id=$1 RETURNING {_LETTER_COLUMNS}", letter_id)
+            row = await conn.fetchrow(f"DELETE FROM dead_letters WHERE id=$1 RETURNING {LETTER_COLUMNS}", letter_id)
             if row is None:
                 return None
             letter = _letter(row)

@@ -14,7 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from openfc.store.queue import (
+    EVENT_COLUMNS,
     FINAL,
+    LETTER_COLUMNS,
+    MAX_RECORD_RESPONSE,
+    RECORD_COLUMNS,
     DeadLetter,
     InvocationRecord,
     InvocationStatus,
@@ -80,20 +84,6 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_created ON invocations (function, created)
 """
 
-#: Largest returnPayload kept on a record (FC: 1 MB).
-MAX_RECORD_RESPONSE = 1024 * 1024
-
-_EVENT_COLUMNS = (
-    "id, target, owner, payload, request_id, trace_id, created, attempts, failures, system_errors, token, "
-    "stateful, meta"
-)
-_RECORD_COLUMNS = (
-    "function, id, qualifier, event_id, request_id, status, created, started, ended, attempts, error, payload, "
-    "response, events"
-)
-_LETTER_COLUMNS = (
-    "id, target, owner, request_id, trace_id, payload, status, error, attempts, created, failed, stateful, meta"
-)
 _APPEND_EVENT = "events=json_insert(events, '$[#]', json_object('status', ?, 'timestamp', ?, 'eventDetail', ?))"
 
 
@@ -192,7 +182,7 @@ def claim(db: sqlite3.Connection, target: str, limit: int, now: float, lease_unt
         rows = db.execute(
             f"UPDATE queue SET lease_until=?, token=?, attempts=attempts+1 WHERE id IN "
             f"(SELECT id FROM queue WHERE target=? AND due<=? AND lease_until<=? ORDER BY due LIMIT ?) "
-            f"RETURNING {_EVENT_COLUMNS}",
+            f"RETURNING {EVENT_COLUMNS}",
             (lease_until, token, target, now, now, limit),
         ).fetchall()
         events = sorted((_event(r) for r in rows), key=lambda e: e.created)
@@ -301,7 +291,7 @@ def _record(row: Sequence[Any]) -> InvocationRecord:
 
 def invocation_get(db: sqlite3.Connection, function: str, invocation_id: str) -> InvocationRecord | None:
     row = db.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM invocations WHERE function=? AND id=?", (function, invocation_id)
+        f"SELECT {RECORD_COLUMNS} FROM invocations WHERE function=? AND id=?", (function, invocation_id)
     ).fetchone()
     return None if row is None else _record(row)
 
@@ -336,7 +326,7 @@ def invocation_list(
         args.append(created_to)  # type: ignore[arg-type]
     order = "DESC" if descending else "ASC"
     rows = db.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM invocations WHERE {' AND '.join(where)} "
+        f"SELECT {RECORD_COLUMNS} FROM invocations WHERE {' AND '.join(where)} "
         f"ORDER BY created {order}, id {order} LIMIT ? OFFSET ?",
         (*args, limit, offset),
     ).fetchall()
@@ -369,14 +359,14 @@ def _letter(row: Sequence[Any]) -> DeadLetter:
 
 def dead_letter_list(db: sqlite3.Connection, owner: str, start: str, limit: int) -> list[DeadLetter]:
     rows = db.execute(
-        f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE owner=? AND id>=? ORDER BY id LIMIT ?",
+        f"SELECT {LETTER_COLUMNS} FROM dead_letters WHERE owner=? AND id>=? ORDER BY id LIMIT ?",
         (owner, start, limit),
     ).fetchall()
     return [_letter(r) for r in rows]
 
 
 def dead_letter_get(db: sqlite3.Connection, letter_id: str) -> DeadLetter | None:
-    row = db.execute(f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE id=?", (letter_id,)).fetchone()
+    row = db.execute(f"SELECT {LETTER_COLUMNS} FROM dead_letters WHERE id=?", (letter_id,)).fetchone()
     return None if row is None else _letter(row)
 
 

@@ -168,3 +168,20 @@ class DeadLetter:
     failed: float
     stateful: bool
     meta: JSON
+
+
+#: Largest returnPayload kept on a record (FC: 1 MB).
+MAX_RECORD_RESPONSE = 1024 * 1024
+
+#: Column lists shared by the backends' queue tables (same names and order in SQLite and PostgreSQL).
+EVENT_COLUMNS = (
+    "id, target, owner, payload, request_id, trace_id, created, attempts, failures, system_errors, token, "
+    "stateful, meta"
+)
+RECORD_COLUMNS = (
+    "function, id, qualifier, event_id, request_id, status, created, started, ended, attempts, error, payload, "
+    "response, events"
+)
+LETTER_COLUMNS = (
+    "id, target, owner, request_id, trace_id, payload, status, error, attempts, created, failed, stateful, meta"
+)

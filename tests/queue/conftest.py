@@ -16,7 +16,7 @@ from pathlib import Path
 import fc2
 import pytest
 
-from tests.conftest import Server, server_env, wait_until
+from tests.conftest import Server, function_factory, server_env, wait_until
 
 RETRY_BASE = "0.05"
 
@@ -117,17 +117,7 @@ def handler(event, context):
 @pytest.fixture
 def make_function(aclient: fc2.Client, aservice: str, code_dir) -> Callable[..., str]:
     """Create a function from ``RECORDER``/``SINK``-style source formatted with ``fmt``; returns its name."""
-
-    def make(source: str, *, name: str | None = None, max_instances: int | None = None, **fmt: str) -> str:
-        name = name or f"fn_{uuid.uuid4().hex[:8]}"
-        aclient.create_function(
-            aservice, name, "python3", "index.handler", codeDir=code_dir(index=source.format(**fmt)), timeout=30
-        )
-        if max_instances is not None:
-            aclient.put_on_demand_config(aservice, "LATEST", name, max_instances)
-        return name
-
-    return make
+    return function_factory(aclient, aservice, code_dir)
 
 
 def signed_request(client: fc2.Client, method: str, path: str, params: dict | None = None, body: dict | None = None):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import fc2
 import pytest
 
-from tests.conftest import Server, s3_client
+from tests.conftest import Server, function_factory, s3_client
 from tests.queue.conftest import Observations
 
 #: Appends its event (one line) to ``{log}``.
@@ -53,17 +53,7 @@ def obs() -> Iterator[Observations]:
 @pytest.fixture
 def deploy(tclient: fc2.Client, tservice: str, code_dir) -> Callable[..., str]:
     """Create a function from source formatted with ``fmt``; returns its name."""
-
-    def make(source: str, *, name: str | None = None, max_instances: int | None = None, **fmt: str) -> str:
-        name = name or f"fn_{uuid.uuid4().hex[:8]}"
-        tclient.create_function(
-            tservice, name, "python3", "index.handler", codeDir=code_dir(index=source.format(**fmt)), timeout=30
-        )
-        if max_instances is not None:
-            tclient.put_on_demand_config(tservice, "LATEST", name, max_instances)
-        return name
-
-    return make
+    return function_factory(tclient, tservice, code_dir)
 
 
 @pytest.fixture
