@@ -90,7 +90,7 @@ def obs() -> Iterator[Observations]:
 
 #: A function that appends its event to ``{log}``, then sleeps ``sleep:<s>`` or fails on ``fail``.
 RECORDER = """
-import time
+import os, time
 
 def handler(event, context):
     with open({log!r}, "a") as f:
@@ -98,6 +98,10 @@ def handler(event, context):
     text = event.decode()
     if text.startswith("sleep:"):
         time.sleep(float(text.split(":")[1]))
+    if text.startswith("gate:"):  # hold the instance until the test creates the file
+        deadline = time.monotonic() + 60
+        while not os.path.exists(text[5:]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     if text.startswith("fail"):
         raise RuntimeError("it failed on purpose: " + text)
     return "done " + text

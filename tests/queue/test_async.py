@@ -130,7 +130,10 @@ def test_stateful_invocations_get_list_stop_and_duplicate_ids(aclient, aservice,
     aclient.put_function_async_invoke_config(aservice, "LATEST", fn, {"statefulInvocation": True})
     base = f"/2016-08-15/services/{aservice}/functions/{fn}/stateful-async-invocations"
 
-    first = invoke_async(aclient, aservice, fn, b"sleep:1", **{"x-fc-stateful-async-invocation-id": "job_a"})
+    gate = str(obs.dir / "gate")  # not created yet: job_a holds the only instance until the test creates it
+    first = invoke_async(
+        aclient, aservice, fn, f"gate:{gate}".encode(), **{"x-fc-stateful-async-invocation-id": "job_a"}
+    )
     assert first.headers["x-fc-stateful-async-invocation-id"] == "job_a"
     invoke_async(aclient, aservice, fn, b"job-b", **{"x-fc-stateful-async-invocation-id": "job_b"})
     dup = fc_error(invoke_async, aclient, aservice, fn, b"again", **{"x-fc-stateful-async-invocation-id": "job_a"})
@@ -141,13 +144,14 @@ def test_stateful_invocations_get_list_stop_and_duplicate_ids(aclient, aservice,
     generated = invoke_async(aclient, aservice, fn, b"job-c")  # no id given: the request id is the id
     job_c = generated.headers["x-fc-stateful-async-invocation-id"]
     assert job_c == generated.headers["x-fc-request-id"]
+    open(gate, "w").close()
 
     wait_until(lambda: signed_request(aclient, "GET", f"{base}/{job_c}").json()["status"] == "Succeeded")
-    assert obs.lines("runs") == ["sleep:1", "job-c"]  # job_b never ran, and it would have run before job_c
+    assert obs.lines("runs") == [f"gate:{gate}", "job-c"]  # job_b never ran, and it would have run before job_c
     record = signed_request(aclient, "GET", base + "/job_a").json()
     assert record["status"] == "Succeeded"
-    assert record["returnPayload"] == "done sleep:1"
-    assert record["invocationPayload"] == "sleep:1"
+    assert record["returnPayload"] == f"done gate:{gate}"
+    assert record["invocationPayload"] == f"gate:{gate}"
     assert [e["status"] for e in record["events"]] == ["Enqueued", "Running", "Succeeded"]
     assert record["endTime"] >= record["startedTime"]
 
