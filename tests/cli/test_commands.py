@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import subprocess
@@ -11,10 +12,12 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import fc2
+import httpx
 import pytest
 
+from openfc.auth import authorization
 from tests.cli.conftest import Run
-from tests.conftest import wait_until
+from tests.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, wait_until
 
 ECHO = """
 import json
@@ -83,14 +86,16 @@ def traffic(server) -> Iterator[Callable[[str, str, str], None]]:
     threads = []
 
     def start(service: str, qualifier: str, function: str) -> None:
-        client = server.client()
+        # httpx with trust_env=False: CliRunner rewrites os.environ while the CLI runs, and a client
+        # that reads the environment (requests does, for proxies) would race with it.
+        path = f"/2016-08-15/services/{service}.{qualifier}/functions/{function}/invocations"
 
         def loop() -> None:
-            while not stop.is_set():
-                try:
-                    client.invoke_function(service, function, qualifier=qualifier, payload=b"x")
-                except fc2.fc_exceptions.FcError:
-                    pass
+            with httpx.Client(base_url=server.endpoint, trust_env=False, timeout=30) as http:
+                while not stop.is_set():
+                    headers = {"date": email.utils.formatdate(usegmt=True), "content-type": "application/octet-stream"}
+                    headers["authorization"] = authorization(ACCESS_KEY_ID, ACCESS_KEY_SECRET, "POST", headers, path)
+                    http.post(path, content=b"x", headers=headers)
 
         thread = threading.Thread(target=loop, daemon=True)
         thread.start()
