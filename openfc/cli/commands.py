@@ -355,8 +355,16 @@ def nodes(client: Client) -> None:
         table(
             "nodes",
             ["node", "address", "started", "last heartbeat", "state"],
-            [[r["nodeId"] + (" *" if r.get("self") else ""), r["address"], r["started"], r["lastHeartbeat"],
-              r["state"]] for r in rows],
+            [
+                [
+                    r["nodeId"] + (" *" if r.get("self") else ""),
+                    r["address"],
+                    r["started"],
+                    r["lastHeartbeat"],
+                    r["state"],
+                ]
+                for r in rows
+            ],
         )  # fmt: skip
     )
 

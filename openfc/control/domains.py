@@ -133,9 +133,6 @@ class Domains:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return self._cache.get(name.lower())
 
-    def has_domains(self) -> bool:
-        return bool(self._cache) or self._loaded == 0.0
-
 
 def match(routes: list[DomainRoute], path: str) -> DomainRoute | None:
     """The longest route whose path pattern matches ``path``."""

@@ -44,10 +44,6 @@ class Destination:
     connection: str = ""
     name: str = ""  #: queue, subject or stream
 
-    @property
-    def is_function(self) -> bool:
-        return self.function is not None
-
 
 def parse_destination(value: Any, field: str = "destination") -> Destination:
     """Validate a destination string; ``InvalidArgument`` names ``field`` and the forms accepted."""

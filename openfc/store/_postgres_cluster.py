@@ -95,12 +95,6 @@ class ClusterPostgres:
         if instance_ids:
             await self.pool.execute("DELETE FROM cluster_slots WHERE instance_id = ANY($1::text[])", list(instance_ids))
 
-    async def slot_count(self, key: str, now: float) -> int:
-        count = await self.pool.fetchval(
-            "SELECT count(*) FROM cluster_slots WHERE key=$1 AND lease_until >= $2", key, now
-        )
-        return int(count)
-
     async def leader(self, name: str, node: str, ttl: float, now: float) -> bool:
         holder = await self.pool.fetchval(
             "INSERT INTO cluster_leaders (name, node, lease_until) VALUES ($1,$2,$3) ON CONFLICT (name) DO UPDATE "

@@ -86,11 +86,6 @@ def _slot_release(db: sqlite3.Connection, instance_ids: Sequence[str]) -> None:
     db.executemany("DELETE FROM cluster_slots WHERE instance_id=?", [(i,) for i in instance_ids])
 
 
-def _slot_count(db: sqlite3.Connection, key: str, now: float) -> int:
-    (count,) = db.execute("SELECT count(*) FROM cluster_slots WHERE key=? AND lease_until >= ?", (key, now)).fetchone()
-    return int(count)
-
-
 def _leader(db: sqlite3.Connection, name: str, node: str, ttl: float, now: float) -> bool:
     row = db.execute(
         "INSERT INTO cluster_leaders (name, node, lease_until) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE "
@@ -130,9 +125,6 @@ class ClusterSQLite:
 
     async def slot_release(self, instance_ids: Sequence[str]) -> None:
         await self._q(_slot_release, self.qdb, list(instance_ids))
-
-    async def slot_count(self, key: str, now: float) -> int:
-        return await self._q(_slot_count, self.qdb, key, now)
 
     async def leader(self, name: str, node: str, ttl: float, now: float) -> bool:
         return await self._q(_leader, self.qdb, name, node, ttl, now)

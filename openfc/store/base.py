@@ -379,10 +379,6 @@ class Store(ABC):
     async def slot_release(self, instance_ids: Sequence[str]) -> None: ...
 
     @abstractmethod
-    async def slot_count(self, key: str, now: float) -> int:
-        """Live slots of ``key`` across nodes."""
-
-    @abstractmethod
     async def leader(self, name: str, node: str, ttl: float, now: float) -> bool:
         """Take or keep the leadership ``name`` for ``ttl`` s: ``True`` if ``node`` holds it now (it was
         free, lapsed, or already ``node``'s)."""

@@ -64,7 +64,6 @@ class Consumer(ABC):
         self._status = status
         self._task: asyncio.Task[None] | None = None
         self._delay = BACKOFF_FIRST
-        self.delivered = 0
 
     @property
     def default_name(self) -> str:
@@ -146,7 +145,6 @@ class Consumer(ABC):
             batches = [messages[i : i + size] for i in range(0, len(messages), size)]
             await asyncio.gather(*(self._deliver(batch) for batch in batches))
             await self.ack(messages)
-            self.delivered += len(messages)
             self._set("Running", None)
 
     async def _deliver(self, batch: list[Message]) -> None:
